@@ -1,0 +1,1 @@
+"""Thin HTTP handlers: request → pipeline stages → response."""

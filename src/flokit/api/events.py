@@ -1,0 +1,125 @@
+"""``GET /v1/events`` and ``GET /v1/events/{event_id}``: "Data → Events" (read-back)."""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import replace
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from flokit.errors import InvalidRequest, NotFound
+from flokit.http import json_response, note
+from flokit.model import EventQuery, StoredEvent
+from flokit.pipeline.auth import authenticate
+from flokit.pipeline.ids import ID_PATTERN
+from flokit.services import services
+from flokit.timestamps import format_iso, parse_iso
+
+MAX_LIMIT = 1000
+_PARAMS = ("event", "user_id", "anonymous_id", "since", "until", "limit", "cursor")
+_EVENT_ID = re.compile(ID_PATTERN)
+_EMPTY = msgspec.Raw(b"{}")
+
+
+def event_json(event: StoredEvent) -> dict[str, Any]:
+    """An event as the API shows it: timestamps in UTC ISO 8601, properties as stored."""
+    return {
+        "event_id": event.event_id,
+        "event": event.event,
+        "user_id": event.user_id,
+        "anonymous_id": event.anonymous_id,
+        "timestamp": format_iso(event.timestamp_us),
+        "received_at": format_iso(event.received_us),
+        "properties": msgspec.Raw(event.properties) if event.properties else _EMPTY,
+        "insert_id": event.insert_id,
+    }
+
+
+async def list_events(request: Request) -> Response:
+    """A page of the workspace's events, most recently received first, with a stable cursor."""
+    note(request, route="events_list")
+    svc = services(request)
+    key = authenticate(request.headers, svc.store)
+    query = parse_query(request.query_params, key.workspace_id)
+    # One row more than asked tells whether a next page exists.
+    page = await run_in_threadpool(svc.store.query_events, replace(query, limit=query.limit + 1))
+    more = len(page) > query.limit
+    page = page[: query.limit]
+    cursor = _encode_cursor(page[-1].seq) if more else None
+    return json_response({"events": [event_json(e) for e in page], "next_cursor": cursor})
+
+
+async def get_event(request: Request) -> Response:
+    """One event of the caller's workspace, or 404."""
+    note(request, route="events_get")
+    svc = services(request)
+    key = authenticate(request.headers, svc.store)
+    event_id = request.path_params["event_id"]
+    found = None
+    if _EVENT_ID.fullmatch(event_id):
+        found = await run_in_threadpool(svc.store.get_event, key.workspace_id, event_id)
+    if found is None:
+        raise NotFound(f"No event {event_id} in this workspace")
+    return json_response(event_json(found))
+
+
+def parse_query(params: Mapping[str, str], workspace_id: int) -> EventQuery:
+    """The query string as an ``EventQuery``, or a 400 naming the parameter at fault."""
+    unknown = sorted(set(params) - set(_PARAMS))
+    if unknown:
+        raise InvalidRequest(
+            f"Unknown query parameter {unknown[0]}; allowed: {', '.join(_PARAMS)}", field=unknown[0]
+        )
+    return EventQuery(
+        workspace_id=workspace_id,
+        limit=_limit(params.get("limit")),
+        before_seq=_decode_cursor(params.get("cursor")),
+        event=params.get("event") or None,
+        user_id=params.get("user_id") or None,
+        anonymous_id=params.get("anonymous_id") or None,
+        since_us=_time(params, "since"),
+        until_us=_time(params, "until"),
+    )
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return 100
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise InvalidRequest(f"limit must be an integer from 1 to {MAX_LIMIT}", field="limit")
+    return int(raw)
+
+
+def _time(params: Mapping[str, str], name: str) -> int | None:
+    raw = params.get(name)
+    if raw is None:
+        return None
+    micros = parse_iso(raw)
+    if micros is None:
+        raise InvalidRequest(
+            f"{name} must be an ISO 8601 date-time with a timezone, like 2024-03-15T14:20:00Z",
+            field=name,
+        )
+    return micros
+
+
+def _encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+        if text[:1] == "s" and text[1:].isdigit():
+            return int(text[1:])
+    except ValueError:
+        pass
+    raise InvalidRequest("cursor is not a cursor this API returned", field="cursor")

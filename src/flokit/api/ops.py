@@ -1,0 +1,38 @@
+"""Operations endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from flokit.errors import Unavailable
+from flokit.http import json_response, note
+from flokit.openapi import OPENAPI
+from flokit.services import services
+
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness: the process answers."""
+    note(request, route="healthz")
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness: the store answers and can take writes."""
+    note(request, route="readyz")
+    if not await run_in_threadpool(services(request).store.is_ready):
+        raise Unavailable("The event store is not ready")
+    return json_response({"status": "ready"})
+
+
+async def metrics(request: Request) -> Response:
+    note(request, route="metrics")
+    return Response(services(request).metrics.exposition(), media_type=PROMETHEUS_TEXT)
+
+
+async def openapi(request: Request) -> Response:
+    note(request, route="openapi")
+    return json_response(OPENAPI)

@@ -1,0 +1,94 @@
+"""``build_app``: the whole service assembled from its settings, store and clock (no globals)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Route
+
+from flokit.api import events, ingest, ops
+from flokit.errors import FloKitError
+from flokit.http import RequestMiddleware, handle_flokit_error, handle_http_exception
+from flokit.metrics import Metrics
+from flokit.pipeline.ids import IdGenerator
+from flokit.pipeline.ingest import Ingestor
+from flokit.pipeline.validate import Validator
+from flokit.services import Clock, Services
+from flokit.settings import Settings
+from flokit.store import Store, open_store
+
+log = logging.getLogger("flokit")
+PRUNE_INTERVAL_S = 600.0
+DAY_US = 86_400 * 1_000_000
+
+
+def build_app(settings: Settings, *, store: Store | None = None, clock: Clock | None = None) -> Starlette:
+    """The ASGI app. A store passed in stays the caller's to close; otherwise the app opens
+    one from the settings and closes it at shutdown."""
+    owned = store is None
+    svc = _services(settings, store or open_store(settings), clock or time.time)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pruner = asyncio.create_task(_prune_forever(svc))
+        try:
+            yield
+        finally:
+            pruner.cancel()
+            if owned:
+                svc.store.close()
+
+    app = Starlette(
+        routes=_routes(),
+        middleware=[Middleware(RequestMiddleware, metrics=svc.metrics, log_requests=settings.log_requests)],
+        exception_handlers={FloKitError: handle_flokit_error, HTTPException: handle_http_exception},
+        lifespan=lifespan,
+    )
+    app.state.services = svc
+    return app
+
+
+def create_app() -> Starlette:
+    """Factory for ``uvicorn --factory`` worker processes: settings from ``FLOKIT_*``."""
+    return build_app(Settings.from_env())
+
+
+def _services(settings: Settings, store: Store, clock: Clock) -> Services:
+    ingestor = Ingestor(
+        store=store,
+        validator=Validator(settings),
+        ids=IdGenerator(),
+        insert_id_retention_us=settings.insert_id_retention_days * DAY_US,
+    )
+    return Services(settings, store, ingestor, Metrics(), clock)
+
+
+def _routes() -> list[Route]:
+    return [
+        Route("/v1/batch/events", ingest.batch_events, methods=["POST"]),
+        Route("/v1/events", ingest.single_event, methods=["POST"]),
+        Route("/v1/events", events.list_events, methods=["GET"]),
+        Route("/v1/events/{event_id}", events.get_event, methods=["GET"]),
+        Route("/healthz", ops.healthz, methods=["GET"]),
+        Route("/readyz", ops.readyz, methods=["GET"]),
+        Route("/metrics", ops.metrics, methods=["GET"]),
+        Route("/openapi.json", ops.openapi, methods=["GET"]),
+    ]
+
+
+async def _prune_forever(svc: Services) -> None:
+    """Forget expired insert_id keys now and then, a slice at a time, so ingest never stalls."""
+    while True:
+        await asyncio.sleep(PRUNE_INTERVAL_S)
+        try:
+            while await svc.store.prune_dedup_keys(svc.now_us()) > 0:
+                await asyncio.sleep(0.1)
+        except FloKitError as exc:
+            log.warning("pruning expired insert_id keys failed: %s", exc)

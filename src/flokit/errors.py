@@ -1,0 +1,117 @@
+"""The one error hierarchy: the only place a status code and an error body are chosen (contract §2).
+
+Tree::
+
+    FloKitError
+    ├── BadRequest (400): InvalidJson, InvalidRequest, BatchTooLarge, EventValidationError,
+    │                     InvalidIdempotencyKey
+    ├── Unauthorized (401), Forbidden (403), NotFound (404)
+    ├── IdempotencyKeyInUse (409), PayloadTooLarge (413), UnsupportedMediaType (415)
+    ├── IdempotencyKeyReused (422), RateLimited (429)
+    ├── InternalError (500), Unavailable (503)
+
+Per-event rejections inside a batch are data (``Rejection``), not exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class FloKitError(Exception):
+    """A request-level failure with its HTTP status, stable ``error`` code and a message."""
+
+    status: int = 500
+    error: str = "internal_error"
+    default_message: str = "Internal server error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        field: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.field = field
+        self.headers: dict[str, str] = dict(headers or {})
+        super().__init__(self.message)
+
+    def body(self) -> dict[str, str]:
+        """The JSON body: ``error`` and ``message``, plus ``field`` when one field is at fault."""
+        out = {"error": self.error, "message": self.message}
+        if self.field is not None:
+            out["field"] = self.field
+        return out
+
+
+class InvalidJson(FloKitError):
+    status, error = 400, "invalid_json"
+
+
+class InvalidRequest(FloKitError):
+    status, error = 400, "invalid_request"
+
+
+class BatchTooLarge(FloKitError):
+    status, error = 400, "batch_too_large"
+
+
+class EventValidationError(FloKitError):
+    status, error = 400, "validation_error"
+
+
+class InvalidIdempotencyKey(FloKitError):
+    status, error = 400, "invalid_idempotency_key"
+
+
+class Unauthorized(FloKitError):
+    status, error = 401, "unauthorized"
+    default_message = "Invalid or missing API key"
+
+
+class Forbidden(FloKitError):
+    status, error = 403, "forbidden"
+    default_message = "This operation requires a read-write key"
+
+
+class NotFound(FloKitError):
+    status, error = 404, "not_found"
+    default_message = "Not found"
+
+
+class MethodNotAllowed(FloKitError):
+    status, error = 405, "method_not_allowed"
+    default_message = "Method not allowed for this path"
+
+
+class IdempotencyKeyInUse(FloKitError):
+    status, error = 409, "idempotency_key_in_use"
+
+
+class PayloadTooLarge(FloKitError):
+    status, error = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(FloKitError):
+    status, error = 415, "unsupported_media_type"
+
+
+class IdempotencyKeyReused(FloKitError):
+    status, error = 422, "idempotency_key_reused"
+
+
+class RateLimited(FloKitError):
+    status, error = 429, "rate_limited"
+
+
+class InternalError(FloKitError):
+    status, error = 500, "internal_error"
+
+
+class Unavailable(FloKitError):
+    status, error = 503, "unavailable"
+    default_message = "The event store cannot commit right now; nothing was stored. Retry shortly."
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})

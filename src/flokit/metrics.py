@@ -1,0 +1,45 @@
+"""Prometheus metrics of one app instance (its own registry: no process-wide globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from flokit.model import Rejection
+
+
+class Metrics:
+    """Requests by status, events by outcome and rejection code, batch latency."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "flokit_http_requests",
+            "HTTP requests answered, by route and status.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.events = Counter(
+            "flokit_events",
+            "Events received, by outcome (accepted, duplicate, rejected) and rejection code.",
+            ["outcome", "code"],
+            registry=self.registry,
+        )
+        self.batch_seconds = Histogram(
+            "flokit_batch_duration_seconds",
+            "Time to answer an ingest request, durable commit included.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=self.registry,
+        )
+
+    def count_events(self, accepted: int, duplicates: int, rejections: list[Rejection]) -> None:
+        """Record one request's per-event outcomes."""
+        if accepted - duplicates:
+            self.events.labels("accepted", "").inc(accepted - duplicates)
+        if duplicates:
+            self.events.labels("duplicate", "").inc(duplicates)
+        for rejection in rejections:
+            self.events.labels("rejected", rejection.code).inc()
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format."""
+        return generate_latest(self.registry)

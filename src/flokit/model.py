@@ -1,0 +1,92 @@
+"""The records that cross the pipeline and the store: plain data, no behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class KeyKind(StrEnum):
+    READ_WRITE = "read_write"
+    READ_ONLY = "read_only"
+
+
+@dataclass(slots=True)
+class ValidEvent:
+    """An event that passed validation, in the shape the store keeps."""
+
+    event: str
+    user_id: str | None
+    anonymous_id: str | None
+    timestamp_us: int
+    properties: bytes | None  # compact JSON text of the properties object
+    insert_id: str | None
+    transaction_id: str | None  # set on revenue events only: their duplicate key
+
+
+@dataclass(slots=True)
+class Rejection:
+    """Why one event of a request was not accepted (one entry of the batch ``errors``)."""
+
+    index: int
+    event: str | None
+    reason: str
+    code: str
+    field: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as read back from the store."""
+
+    seq: int
+    event_id: str
+    event: str
+    user_id: str | None
+    anonymous_id: str | None
+    timestamp_us: int
+    received_us: int
+    properties: bytes | None
+    insert_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """A page of one workspace's events, newest received first, below ``before_seq``."""
+
+    workspace_id: int
+    limit: int = 100
+    before_seq: int | None = None
+    event: str | None = None
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    since_us: int | None = None
+    until_us: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    id: int
+    public_id: str
+    name: str
+    created_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A key's metadata (its secret is never stored, only its SHA-256)."""
+
+    key_id: str
+    workspace_id: int
+    workspace_public_id: str
+    kind: KeyKind
+    created_us: int
+    revoked_us: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A key just created: the only moment its secret exists outside the client."""
+
+    key: ApiKey
+    secret: str

@@ -1,0 +1,244 @@
+"""The embedded default store: one SQLite file, one group-commit writer, per-thread readers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from flokit import keys as keygen
+from flokit.model import (
+    ApiKey,
+    EventQuery,
+    IssuedKey,
+    KeyKind,
+    StoredEvent,
+    ValidEvent,
+    Workspace,
+)
+from flokit.store import sqlite_events
+from flokit.store.sqlite_schema import connect, migrate
+from flokit.store.sqlite_writer import GroupCommitWriter
+
+log = logging.getLogger("flokit.store")
+T = TypeVar("T")
+
+_KEY_COLUMNS = (
+    "k.key_id, k.workspace_id, w.public_id, k.kind, k.created_us, k.revoked_us"
+    " FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id"
+)
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _key(row: Sequence[Any]) -> ApiKey:
+    return ApiKey(row[0], row[1], row[2], KeyKind(row[3]), row[4], row[5])
+
+
+class SqliteStore:
+    """Events, workspaces and keys in one SQLite database (WAL, ``synchronous=FULL``)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        busy_timeout_ms: int = 10_000,
+        commit_max_requests: int = 64,
+        commit_max_rows: int = 20_000,
+        checkpoint_interval_s: float = 1.0,
+    ) -> None:
+        self.path = Path(path)
+        self._busy_timeout_ms = busy_timeout_ms
+        writer_conn = connect(self.path, busy_timeout_ms=busy_timeout_ms, writer=True)
+        migrate(writer_conn)
+        self._writer = GroupCommitWriter(
+            writer_conn, max_jobs=commit_max_requests, max_rows=commit_max_rows
+        )
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, args=(checkpoint_interval_s,), daemon=True
+        )
+        self._checkpointer.start()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Commit what is queued, checkpoint, and close every connection."""
+        self._stop.set()
+        self._checkpointer.join()
+        self._writer.close()
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection (SQLite connections are not shared across threads)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, busy_timeout_ms=self._busy_timeout_ms, writer=False)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    def _checkpoint_loop(self, interval_s: float) -> None:
+        """Copy the WAL into the database off the commit path, so commits never wait for it."""
+        conn = connect(self.path, busy_timeout_ms=0, writer=False)
+        try:
+            while not self._stop.wait(interval_s):
+                self._checkpoint(conn, "PASSIVE")
+            self._checkpoint(conn, "TRUNCATE")
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _checkpoint(conn: sqlite3.Connection, mode: str) -> None:
+        try:
+            conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        except sqlite3.Error as exc:  # busy now; the next round catches up
+            log.debug("checkpoint skipped: %s", exc)
+
+    def is_ready(self) -> bool:
+        """Whether the database answers and is writable right now."""
+        try:
+            self._reader().execute("SELECT 1 FROM workspaces LIMIT 1").fetchall()
+        except sqlite3.Error:
+            return False
+        return self._writer.is_alive() and os.access(self.path, os.W_OK)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    async def write(self, run: Callable[[sqlite3.Connection], T], rows: int = 1) -> T:
+        """Run ``run`` in the next group commit and wait until that commit is durable."""
+        result: T = await asyncio.wrap_future(self._writer.submit(run, rows))
+        return result
+
+    def write_sync(self, run: Callable[[sqlite3.Connection], T], rows: int = 1) -> T:
+        """``write`` for callers without an event loop (the CLI, benchmarks)."""
+        result: T = self._writer.submit(run, rows).result()
+        return result
+
+    async def append(
+        self,
+        workspace_id: int,
+        events: Sequence[ValidEvent],
+        ids: Sequence[str],
+        received_us: int,
+        insert_id_retention_us: int,
+    ) -> list[str | None]:
+        """Store a request's accepted events durably; per event, its original's id if a duplicate."""
+        expires = received_us + insert_id_retention_us
+        return await self.write(
+            lambda conn: sqlite_events.insert_events(
+                conn, workspace_id, events, ids, received_us, expires
+            ),
+            rows=len(events),
+        )
+
+    async def prune_dedup_keys(self, now_us: int) -> int:
+        """Forget a slice of expired insert_id keys (called periodically)."""
+        return await self.write(lambda conn: sqlite_events.prune_dedup_keys(conn, now_us))
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def query_events(self, query: EventQuery) -> list[StoredEvent]:
+        return sqlite_events.query_events(self._reader(), query)
+
+    def get_event(self, workspace_id: int, event_id: str) -> StoredEvent | None:
+        return sqlite_events.get_event(self._reader(), workspace_id, event_id)
+
+    def find_key(self, key_hash: str) -> ApiKey | None:
+        """The live (not revoked) key with this hash, read fresh so revocation is immediate."""
+        row = self._reader().execute(
+            f"SELECT {_KEY_COLUMNS} WHERE k.key_hash = ? AND k.revoked_us IS NULL", (key_hash,)
+        ).fetchone()
+        return _key(row) if row else None
+
+    # -- workspaces and keys ---------------------------------------------------------------
+
+    def create_workspace(self, name: str) -> tuple[Workspace, IssuedKey]:
+        """A new workspace with its first read-write key."""
+
+        def run(conn: sqlite3.Connection) -> tuple[Workspace, IssuedKey]:
+            ws = Workspace(0, keygen.new_public_id("ws_"), name, _now_us())
+            cursor = conn.execute(
+                "INSERT INTO workspaces (public_id, name, created_us) VALUES (?, ?, ?)",
+                (ws.public_id, ws.name, ws.created_us),
+            )
+            ws = Workspace(int(cursor.lastrowid or 0), ws.public_id, name, ws.created_us)
+            return ws, _insert_key(conn, ws.id, ws.public_id, KeyKind.READ_WRITE)
+
+        return self.write_sync(run)
+
+    def find_workspace(self, public_id: str) -> Workspace | None:
+        row = self._reader().execute(
+            "SELECT id, public_id, name, created_us FROM workspaces WHERE public_id = ?",
+            (public_id,),
+        ).fetchone()
+        return Workspace(*row) if row else None
+
+    def count_workspaces(self) -> int:
+        return int(self._reader().execute("SELECT count(*) FROM workspaces").fetchone()[0])
+
+    def create_key(self, workspace: Workspace, kind: KeyKind) -> IssuedKey:
+        return self.write_sync(lambda conn: _insert_key(conn, workspace.id, workspace.public_id, kind))
+
+    def list_keys(self, workspace: Workspace) -> list[ApiKey]:
+        rows = self._reader().execute(
+            f"SELECT {_KEY_COLUMNS} WHERE k.workspace_id = ? ORDER BY k.created_us", (workspace.id,)
+        )
+        return [_key(row) for row in rows]
+
+    def revoke_key(self, key_id: str) -> ApiKey | None:
+        """Revoke a live key; None when there is no such live key."""
+
+        def run(conn: sqlite3.Connection) -> ApiKey | None:
+            key = _live_key(conn, key_id)
+            if key is not None:
+                conn.execute("UPDATE api_keys SET revoked_us = ? WHERE key_id = ?", (_now_us(), key_id))
+            return key
+
+        return self.write_sync(run)
+
+    def rotate_key(self, key_id: str) -> IssuedKey | None:
+        """Replace a live key by a new one of the same kind; the old one stops working at once."""
+
+        def run(conn: sqlite3.Connection) -> IssuedKey | None:
+            key = _live_key(conn, key_id)
+            if key is None:
+                return None
+            conn.execute("UPDATE api_keys SET revoked_us = ? WHERE key_id = ?", (_now_us(), key_id))
+            return _insert_key(conn, key.workspace_id, key.workspace_public_id, key.kind)
+
+        return self.write_sync(run)
+
+
+def _live_key(conn: sqlite3.Connection, key_id: str) -> ApiKey | None:
+    row = conn.execute(
+        f"SELECT {_KEY_COLUMNS} WHERE k.key_id = ? AND k.revoked_us IS NULL", (key_id,)
+    ).fetchone()
+    return _key(row) if row else None
+
+
+def _insert_key(
+    conn: sqlite3.Connection, workspace_id: int, workspace_public_id: str, kind: KeyKind
+) -> IssuedKey:
+    secret = keygen.new_secret(kind)
+    key = ApiKey(keygen.new_public_id("key_"), workspace_id, workspace_public_id, kind, _now_us(), None)
+    conn.execute(
+        "INSERT INTO api_keys (key_id, workspace_id, key_hash, kind, created_us) VALUES (?, ?, ?, ?, ?)",
+        (key.key_id, workspace_id, keygen.hash_secret(secret), kind.value, key.created_us),
+    )
+    return IssuedKey(key, secret)

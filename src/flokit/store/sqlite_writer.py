@@ -1,0 +1,122 @@
+"""Group commit: one thread owns the write connection and commits many requests per transaction.
+
+Each request is a job (a function of the connection) run inside its own savepoint, so a failing
+job is rolled back alone; the transaction is committed (fsync'd: WAL, ``synchronous=FULL``)
+before any of its jobs' futures is resolved, so no caller answers before its data is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from flokit.errors import Unavailable
+
+log = logging.getLogger("flokit.store")
+
+Job = Callable[[sqlite3.Connection], Any]
+
+
+@dataclass(slots=True)
+class _Pending:
+    run: Job
+    rows: int
+    future: Future[Any] = field(default_factory=Future)
+
+
+class GroupCommitWriter:
+    """Runs write jobs on one connection, committing up to ``max_jobs``/``max_rows`` at once."""
+
+    def __init__(self, conn: sqlite3.Connection, *, max_jobs: int, max_rows: int) -> None:
+        self._conn = conn
+        self._max_jobs, self._max_rows = max_jobs, max_rows
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="flokit-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, run: Job, rows: int = 1) -> Future[Any]:
+        """Queue a job; its future holds the job's result once the transaction committed."""
+        pending = _Pending(run, rows)
+        self._queue.put(pending)
+        return pending.future
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def close(self) -> None:
+        """Finish every queued job, then stop the thread and close the connection."""
+        self._queue.put(None)
+        self._thread.join()
+        self._conn.close()
+
+    def _loop(self) -> None:
+        while (first := self._queue.get()) is not None:
+            group, stop = self._gather(first)
+            self._commit(group)
+            if stop:
+                break
+
+    def _gather(self, first: _Pending) -> tuple[list[_Pending], bool]:
+        """Everything already waiting, up to the group limits: the group-commit batch."""
+        group, rows = [first], first.rows
+        while len(group) < self._max_jobs and rows < self._max_rows:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return group, True
+            group.append(item)
+            rows += item.rows
+        return group, False
+
+    def _commit(self, group: list[_Pending]) -> None:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            self._fail(group, exc)
+            return
+        try:
+            outcomes = [self._run_in_savepoint(item) for item in group]
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:  # the transaction itself is lost (disk full, I/O error)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._fail(group, exc)
+            return
+        for item, (ok, value) in zip(group, outcomes, strict=True):
+            if ok:
+                item.future.set_result(value)
+            else:
+                item.future.set_exception(value)
+
+    def _run_in_savepoint(self, item: _Pending) -> tuple[bool, Any]:
+        conn = self._conn
+        conn.execute("SAVEPOINT job")
+        try:
+            value = item.run(conn)
+        except Exception as exc:  # one request's fault must not sink the others in its group
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            return False, _as_store_error(exc)
+        conn.execute("RELEASE job")
+        return True, value
+
+    def _fail(self, group: list[_Pending], exc: sqlite3.Error) -> None:
+        log.error("transaction failed, %d requests answered 503: %s", len(group), exc)
+        for item in group:
+            item.future.set_exception(_as_store_error(exc))
+
+
+def _as_store_error(exc: Exception) -> Exception:
+    """A database that cannot take writes now (locked, full, I/O) is a 503, not a 500."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return Unavailable(f"The event store cannot commit right now ({exc}); nothing was stored")
+    return exc
