@@ -1,0 +1,196 @@
+"""The ``flokit`` command: a thin layer over the library (serve, workspaces, keys)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from flokit.model import ApiKey, IssuedKey, KeyKind, Workspace
+from flokit.settings import Settings
+from flokit.store import Store, open_store
+from flokit.timestamps import format_iso
+
+app = typer.Typer(help="FloKit Events API: ingest server and administration.", no_args_is_help=True)
+workspaces_app = typer.Typer(help="Create workspaces.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list, revoke and rotate API keys.", no_args_is_help=True)
+app.add_typer(workspaces_app, name="workspaces")
+app.add_typer(keys_app, name="keys")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+DbOption = Annotated[
+    Path | None, typer.Option("--db", help="SQLite database file [env FLOKIT_DB; default ./flokit.db]")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def main() -> None:
+    app()
+
+
+@contextmanager
+def _store(db: Path | None) -> Iterator[Store]:
+    store = open_store(Settings.from_env(db_path=db))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(msgspec.json.encode(value).decode())
+
+
+def _issued(issued: IssuedKey) -> dict[str, str]:
+    return {"key_id": issued.key.key_id, "api_key": issued.secret, "type": issued.key.kind.value}
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address [env FLOKIT_HOST; 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env FLOKIT_PORT; 8080]")] = None,
+    db: DbOption = None,
+    workers: Annotated[int | None, typer.Option(help="Server processes [env FLOKIT_WORKERS; 1]")] = None,
+) -> None:
+    """Serve the Events API. On an empty database, first creates a `default` workspace and
+    prints its read-write key (shown once)."""
+    settings = Settings.from_env(host=host, port=port, db_path=db, workers=workers)
+    with _store(settings.db_path) as store:
+        if store.count_workspaces() == 0:
+            _bootstrap(store)
+    os.environ.update(settings.as_env())  # worker processes rebuild the same settings
+    uvicorn.run(
+        "flokit.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=False,
+        log_config=_LOG_CONFIG,
+    )
+
+
+def _bootstrap(store: Store) -> None:
+    workspace, issued = store.create_workspace("default")
+    err.print(
+        f"Empty database: created workspace [bold]{workspace.public_id}[/bold] (default) with "
+        f"read-write key [bold]{issued.secret}[/bold]\nIt is shown only now; create more with "
+        f"`flokit keys create --workspace {workspace.public_id}`."
+    )
+
+
+@workspaces_app.command("create")
+def workspaces_create(name: str, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Create a workspace and its first read-write key."""
+    with _store(db) as store:
+        workspace, issued = store.create_workspace(name)
+    if as_json:
+        _print_json({
+            "workspace_id": workspace.public_id,
+            "name": name,
+            "key_id": issued.key.key_id,
+            "api_key": issued.secret,
+        })
+        return
+    out.print(f"workspace {workspace.public_id} ({name})\nread-write key {issued.key.key_id}: {issued.secret}")
+
+
+def _workspace(store: Store, public_id: str) -> Workspace:
+    workspace = store.find_workspace(public_id)
+    if workspace is None:
+        raise _fail(f"no workspace {public_id}")
+    return workspace
+
+
+@keys_app.command("create")
+def keys_create(
+    workspace: Annotated[str, typer.Option("--workspace", help="Workspace id (ws_…)")],
+    read_only: Annotated[bool, typer.Option("--read-only", help="A read-only key")] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an API key (read-write unless --read-only); its secret is shown once."""
+    kind = KeyKind.READ_ONLY if read_only else KeyKind.READ_WRITE
+    with _store(db) as store:
+        issued = store.create_key(_workspace(store, workspace), kind)
+    _show_issued(issued, as_json)
+
+
+def _show_issued(issued: IssuedKey, as_json: bool) -> None:
+    if as_json:
+        _print_json(_issued(issued))
+    else:
+        out.print(f"{issued.key.kind.value} key {issued.key.key_id}: {issued.secret}")
+
+
+@keys_app.command("list")
+def keys_list(
+    workspace: Annotated[str, typer.Option("--workspace", help="Workspace id (ws_…)")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List a workspace's keys (never their secrets)."""
+    with _store(db) as store:
+        found = store.list_keys(_workspace(store, workspace))
+    if as_json:
+        _print_json([_key_json(k) for k in found])
+        return
+    table = Table("key_id", "type", "created", "revoked")
+    for key in found:
+        revoked = format_iso(key.revoked_us) if key.revoked_us else ""
+        table.add_row(key.key_id, key.kind.value, format_iso(key.created_us), revoked)
+    out.print(table)
+
+
+def _key_json(key: ApiKey) -> dict[str, Any]:
+    return {
+        "key_id": key.key_id,
+        "type": key.kind.value,
+        "created_at": format_iso(key.created_us),
+        "revoked_at": format_iso(key.revoked_us) if key.revoked_us else None,
+    }
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, db: DbOption = None) -> None:
+    """Revoke a key: it stops working on the next request, in every server process."""
+    with _store(db) as store:
+        if store.revoke_key(key_id) is None:
+            raise _fail(f"no live key {key_id}")
+    out.print(f"revoked {key_id}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(key_id: str, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Replace a key by a new one of the same type; the old one stops working at once."""
+    with _store(db) as store:
+        issued = store.rotate_key(key_id)
+    if issued is None:
+        raise _fail(f"no live key {key_id}")
+    _show_issued(issued, as_json)
+
+
+_LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "flokit": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
