@@ -40,10 +40,16 @@ class Api:
     ro: str
 
     def headers(self, key: str | None = None, **extra: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {key or self.rw}", "Content-Type": "application/json", **extra}
+        return {
+            "Authorization": f"Bearer {key or self.rw}",
+            "Content-Type": "application/json",
+            **extra,
+        }
 
     def batch(self, events: list[Any], key: str | None = None) -> Any:
-        return self.client.post("/v1/batch/events", json={"events": events}, headers=self.headers(key))
+        return self.client.post(
+            "/v1/batch/events", json={"events": events}, headers=self.headers(key)
+        )
 
     def post(self, path: str, body: bytes, **headers: str) -> Any:
         return self.client.post(path, content=body, headers=self.headers(**headers))
@@ -85,7 +91,10 @@ PROPERTIES: dict[str, dict[str, Any]] = {
     "paywall_viewed": {"paywall_id": "pw_1"},
     "trial_started": {"plan_id": "plan_1"},
     "subscription_started": {
-        "plan_id": "plan_1", "revenue": 49.99, "currency": "USD", "transaction_id": "txn_1"
+        "plan_id": "plan_1",
+        "revenue": 49.99,
+        "currency": "USD",
+        "transaction_id": "txn_1",
     },
     "refund_issued": {"revenue": 49.99, "currency": "USD", "transaction_id": "txn_1"},
     "install_attributed": {"campaign_id": "c1", "channel": "meta"},

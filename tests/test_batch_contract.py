@@ -79,7 +79,7 @@ def test_insert_id_duplicates_within_and_across_batches(api: Api) -> None:
 
 
 def test_duplicate_keys_are_per_workspace(api: Api) -> None:
-    workspace, issued = api.store.create_workspace("other")
+    _, issued = api.store.create_workspace("other")
     first = api.batch([event(insert_id="same")]).json()
     other = api.batch([event(insert_id="same")], key=issued.secret).json()
     assert other["duplicates"] == 0 and other["event_ids"] != first["event_ids"]
@@ -109,6 +109,14 @@ def test_single_event_validation_error(api: Api) -> None:
 
 
 def test_unknown_event_names_are_custom_events(api: Api) -> None:
-    body = api.batch([{"event": "button_tapped", "anonymous_id": "dev_1",
-                       "timestamp": "2024-03-15T14:20:00+02:00", "properties": {"revenue": "lots"}}])
+    body = api.batch(
+        [
+            {
+                "event": "button_tapped",
+                "anonymous_id": "dev_1",
+                "timestamp": "2024-03-15T14:20:00+02:00",
+                "properties": {"revenue": "lots"},
+            }
+        ]
+    )
     assert body.json()["accepted"] == 1

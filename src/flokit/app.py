@@ -29,7 +29,9 @@ PRUNE_INTERVAL_S = 600.0
 DAY_US = 86_400 * 1_000_000
 
 
-def build_app(settings: Settings, *, store: Store | None = None, clock: Clock | None = None) -> Starlette:
+def build_app(
+    settings: Settings, *, store: Store | None = None, clock: Clock | None = None
+) -> Starlette:
     """The ASGI app. A store passed in stays the caller's to close; otherwise the app opens
     one from the settings and closes it at shutdown."""
     owned = store is None
@@ -47,7 +49,9 @@ def build_app(settings: Settings, *, store: Store | None = None, clock: Clock | 
 
     app = Starlette(
         routes=_routes(),
-        middleware=[Middleware(RequestMiddleware, metrics=svc.metrics, log_requests=settings.log_requests)],
+        middleware=[
+            Middleware(RequestMiddleware, metrics=svc.metrics, log_requests=settings.log_requests)
+        ],
         exception_handlers={FloKitError: handle_flokit_error, HTTPException: handle_http_exception},
         lifespan=lifespan,
     )

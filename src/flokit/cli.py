@@ -28,7 +28,8 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[
-    Path | None, typer.Option("--db", help="SQLite database file [env FLOKIT_DB; default ./flokit.db]")
+    Path | None,
+    typer.Option("--db", help="SQLite database file [env FLOKIT_DB; default ./flokit.db]"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -61,10 +62,14 @@ def _fail(message: str) -> typer.Exit:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address [env FLOKIT_HOST; 127.0.0.1]")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address [env FLOKIT_HOST; 127.0.0.1]")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port [env FLOKIT_PORT; 8080]")] = None,
     db: DbOption = None,
-    workers: Annotated[int | None, typer.Option(help="Server processes [env FLOKIT_WORKERS; 1]")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server processes [env FLOKIT_WORKERS; 1]")
+    ] = None,
 ) -> None:
     """Serve the Events API. On an empty database, first creates a `default` workspace and
     prints its read-write key (shown once)."""
@@ -99,14 +104,19 @@ def workspaces_create(name: str, db: DbOption = None, as_json: JsonOption = Fals
     with _store(db) as store:
         workspace, issued = store.create_workspace(name)
     if as_json:
-        _print_json({
-            "workspace_id": workspace.public_id,
-            "name": name,
-            "key_id": issued.key.key_id,
-            "api_key": issued.secret,
-        })
+        _print_json(
+            {
+                "workspace_id": workspace.public_id,
+                "name": name,
+                "key_id": issued.key.key_id,
+                "api_key": issued.secret,
+            }
+        )
         return
-    out.print(f"workspace {workspace.public_id} ({name})\nread-write key {issued.key.key_id}: {issued.secret}")
+    out.print(
+        f"workspace {workspace.public_id} ({name})\n"
+        f"read-write key {issued.key.key_id}: {issued.secret}"
+    )
 
 
 def _workspace(store: Store, public_id: str) -> Workspace:

@@ -72,7 +72,10 @@ class RequestMiddleware:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status, response_started = message["status"], True
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
             await send(message)
 
         try:
@@ -108,7 +111,7 @@ def _request_id(scope: Scope) -> str:
     """The client's ``X-Request-Id`` when it is sane, else a fresh one."""
     for name, value in scope.get("headers", []):
         if name == b"x-request-id":
-            text = value.decode("latin-1")
+            text: str = value.decode("latin-1")
             if _REQUEST_ID.fullmatch(text):
                 return text
     return "req_" + uuid.uuid4().hex

@@ -1,4 +1,4 @@
-"""API key secrets (contract §8): ``fk_rw_``/``fk_ro_`` + 32 base62 characters, stored as SHA-256."""
+"""API key secrets (contract §8): ``fk_rw_``/``fk_ro_`` + 32 base62 chars, kept as SHA-256."""
 
 from __future__ import annotations
 

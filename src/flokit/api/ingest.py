@@ -1,4 +1,4 @@
-"""``POST /v1/batch/events`` and ``POST /v1/events`` (batch-events.md, contract §1–§5)."""
+"""``POST /v1/batch/events`` and ``POST /v1/events`` (batch-events.md, contract §1 to §5)."""
 
 from __future__ import annotations
 

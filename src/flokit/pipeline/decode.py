@@ -38,6 +38,11 @@ def decode_batch(body: bytes, max_events: int) -> list[msgspec.Raw]:
 
 def decode_object(body: bytes) -> dict[str, msgspec.Raw]:
     """The body as a JSON object of raw members; malformed JSON names its line and column."""
+    if not body.isascii():  # C-speed check first: most bodies are pure ASCII
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidJson(f"The body is not valid UTF-8 (byte {exc.start})") from None
     try:
         return _document.decode(body)
     except msgspec.ValidationError:

@@ -18,14 +18,10 @@ def check_media_type(headers: Mapping[str, str]) -> bool:
     """Refuse anything but JSON before reading a byte; answer whether the body is gzipped."""
     media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media != "application/json":
-        raise UnsupportedMediaType(
-            f"Content-Type must be application/json (got {media or 'none'})"
-        )
+        raise UnsupportedMediaType(f"Content-Type must be application/json (got {media or 'none'})")
     encoding = headers.get("content-encoding", "").strip().lower()
     if encoding not in _ENCODINGS:
-        raise UnsupportedMediaType(
-            f"Content-Encoding must be gzip or identity (got {encoding})"
-        )
+        raise UnsupportedMediaType(f"Content-Encoding must be gzip or identity (got {encoding})")
     return encoding in ("gzip", "x-gzip")
 
 

@@ -17,8 +17,8 @@ import msgspec
 from flokit.errors import InvalidJson
 from flokit.model import Rejection, ValidEvent
 from flokit.settings import Settings
-from flokit.timestamps import parse_iso
 from flokit.taxonomy import PROPERTY_RULES, REVENUE_EVENTS, TAXONOMY
+from flokit.timestamps import parse_iso
 
 ENVELOPE_FIELDS = frozenset(
     {"event", "timestamp", "user_id", "anonymous_id", "properties", "insert_id"}
@@ -53,7 +53,9 @@ class Validator:
         self.min_timestamp = settings.min_timestamp
         min_us = parse_iso(settings.min_timestamp)
         if min_us is None:
-            raise ValueError(f"min_timestamp {settings.min_timestamp!r} is not ISO 8601 with a zone")
+            raise ValueError(
+                f"min_timestamp {settings.min_timestamp!r} is not ISO 8601 with a zone"
+            )
         self.min_us = min_us
         self.max_future_us = settings.max_future_seconds * 1_000_000
         self.future_text = f"{settings.max_future_seconds / 3600:g} hours"
@@ -124,10 +126,10 @@ class Validator:
             return None if properties is None else b"{}"
         encoded = _encode(properties)
         # Cheap bound first: fewer brackets than the limit means no deeper nesting is possible.
-        if encoded.count(b"{") + encoded.count(b"[") > self.max_depth:
-            if _depth(properties) > self.max_depth:
-                rule = f"nested at most {self.max_depth} levels deep"
-                raise _invalid("properties", rule, "properties")
+        brackets = encoded.count(b"{") + encoded.count(b"[")
+        if brackets > self.max_depth and _depth(properties) > self.max_depth:
+            rule = f"nested at most {self.max_depth} levels deep"
+            raise _invalid("properties", rule, "properties")
         if not exact:
             _reject_non_finite(properties, "properties")
         return encoded
@@ -151,7 +153,9 @@ def _event_name(value: object) -> str:
     if value is None:
         raise _missing("event", "event")
     if type(value) is not str or not 0 < len(value) <= 200 or _CONTROL.search(value):
-        raise _invalid("event", "a string of 1 to 200 characters without control characters", "event")
+        raise _invalid(
+            "event", "a string of 1 to 200 characters without control characters", "event"
+        )
     return value
 
 
@@ -191,6 +195,8 @@ def _depth(value: Any) -> int:
 def _reject_non_finite(value: Any, path: str) -> None:
     if type(value) is float and not math.isfinite(value):
         raise _invalid(path, "a finite number", path)
-    children = value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
+    children = (
+        value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
+    )
     for key, child in children:
         _reject_non_finite(child, f"{path}.{key}")

@@ -74,7 +74,9 @@ class SqliteStore:
     # -- lifecycle -------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Commit what is queued, checkpoint, and close every connection."""
+        """Commit what is queued, checkpoint, and close every connection (idempotent)."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         self._checkpointer.join()
         self._writer.close()
@@ -138,7 +140,7 @@ class SqliteStore:
         received_us: int,
         insert_id_retention_us: int,
     ) -> list[str | None]:
-        """Store a request's accepted events durably; per event, its original's id if a duplicate."""
+        """Store accepted events durably; per event, the original's id if it is a duplicate."""
         expires = received_us + insert_id_retention_us
         return await self.write(
             lambda conn: sqlite_events.insert_events(
@@ -161,9 +163,13 @@ class SqliteStore:
 
     def find_key(self, key_hash: str) -> ApiKey | None:
         """The live (not revoked) key with this hash, read fresh so revocation is immediate."""
-        row = self._reader().execute(
-            f"SELECT {_KEY_COLUMNS} WHERE k.key_hash = ? AND k.revoked_us IS NULL", (key_hash,)
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute(
+                f"SELECT {_KEY_COLUMNS} WHERE k.key_hash = ? AND k.revoked_us IS NULL", (key_hash,)
+            )
+            .fetchone()
+        )
         return _key(row) if row else None
 
     # -- workspaces and keys ---------------------------------------------------------------
@@ -183,17 +189,23 @@ class SqliteStore:
         return self.write_sync(run)
 
     def find_workspace(self, public_id: str) -> Workspace | None:
-        row = self._reader().execute(
-            "SELECT id, public_id, name, created_us FROM workspaces WHERE public_id = ?",
-            (public_id,),
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute(
+                "SELECT id, public_id, name, created_us FROM workspaces WHERE public_id = ?",
+                (public_id,),
+            )
+            .fetchone()
+        )
         return Workspace(*row) if row else None
 
     def count_workspaces(self) -> int:
         return int(self._reader().execute("SELECT count(*) FROM workspaces").fetchone()[0])
 
     def create_key(self, workspace: Workspace, kind: KeyKind) -> IssuedKey:
-        return self.write_sync(lambda conn: _insert_key(conn, workspace.id, workspace.public_id, kind))
+        return self.write_sync(
+            lambda conn: _insert_key(conn, workspace.id, workspace.public_id, kind)
+        )
 
     def list_keys(self, workspace: Workspace) -> list[ApiKey]:
         rows = self._reader().execute(
@@ -207,7 +219,9 @@ class SqliteStore:
         def run(conn: sqlite3.Connection) -> ApiKey | None:
             key = _live_key(conn, key_id)
             if key is not None:
-                conn.execute("UPDATE api_keys SET revoked_us = ? WHERE key_id = ?", (_now_us(), key_id))
+                conn.execute(
+                    "UPDATE api_keys SET revoked_us = ? WHERE key_id = ?", (_now_us(), key_id)
+                )
             return key
 
         return self.write_sync(run)
@@ -236,9 +250,12 @@ def _insert_key(
     conn: sqlite3.Connection, workspace_id: int, workspace_public_id: str, kind: KeyKind
 ) -> IssuedKey:
     secret = keygen.new_secret(kind)
-    key = ApiKey(keygen.new_public_id("key_"), workspace_id, workspace_public_id, kind, _now_us(), None)
+    key = ApiKey(
+        keygen.new_public_id("key_"), workspace_id, workspace_public_id, kind, _now_us(), None
+    )
     conn.execute(
-        "INSERT INTO api_keys (key_id, workspace_id, key_hash, kind, created_us) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO api_keys (key_id, workspace_id, key_hash, kind, created_us)"
+        " VALUES (?, ?, ?, ?, ?)",
         (key.key_id, workspace_id, keygen.hash_secret(secret), kind.value, key.created_us),
     )
     return IssuedKey(key, secret)

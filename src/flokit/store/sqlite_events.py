@@ -37,14 +37,26 @@ def insert_events(
     keys = [_keys(e) for e in events]
     seen = _existing(conn, workspace_id, {k for pair in keys for k in pair if k is not None})
     originals: list[str | None] = []
-    rows, key_rows = [], []
+    rows: list[tuple[object, ...]] = []
+    key_rows: list[tuple[int, str, str, int | None]] = []
     for event, event_id, (txn, ins) in zip(events, ids, keys, strict=True):
         original = (txn and seen.get(txn)) or (ins and seen.get(ins)) or None
         originals.append(original)
         if original is not None:
             continue
-        rows.append((workspace_id, event_id, event.event, event.user_id, event.anonymous_id,
-                     event.timestamp_us, received_us, event.properties, event.insert_id))
+        rows.append(
+            (
+                workspace_id,
+                event_id,
+                event.event,
+                event.user_id,
+                event.anonymous_id,
+                event.timestamp_us,
+                received_us,
+                event.properties,
+                event.insert_id,
+            )
+        )
         if txn is not None:
             seen[txn] = event_id
             key_rows.append((workspace_id, txn, event_id, None))
@@ -86,7 +98,8 @@ def query_events(conn: sqlite3.Connection, query: EventQuery) -> list[StoredEven
 
 
 def _where(query: EventQuery) -> tuple[str, list[object]]:
-    clauses, args = ["workspace_id = ?"], [query.workspace_id]
+    clauses: list[str] = ["workspace_id = ?"]
+    args: list[object] = [query.workspace_id]
     for clause, value in _filters(query):
         if value is not None:
             clauses.append(clause)

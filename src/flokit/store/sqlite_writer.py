@@ -37,21 +37,31 @@ class GroupCommitWriter:
         self._conn = conn
         self._max_jobs, self._max_rows = max_jobs, max_rows
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._closing = threading.Lock()
+        self._closed = False
         self._thread = threading.Thread(target=self._loop, name="flokit-writer", daemon=True)
         self._thread.start()
 
     def submit(self, run: Job, rows: int = 1) -> Future[Any]:
         """Queue a job; its future holds the job's result once the transaction committed."""
         pending = _Pending(run, rows)
-        self._queue.put(pending)
+        with self._closing:  # nothing may be queued behind the stop marker
+            if self._closed:
+                pending.future.set_exception(Unavailable("The event store is closed"))
+            else:
+                self._queue.put(pending)
         return pending.future
 
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
     def close(self) -> None:
-        """Finish every queued job, then stop the thread and close the connection."""
-        self._queue.put(None)
+        """Finish every queued job, then stop the thread and close the connection (idempotent)."""
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
         self._thread.join()
         self._conn.close()
 
