@@ -348,6 +348,15 @@ CASES: list[tuple[str, Any, str, str, str | None]] = [
         "Invalid field: properties.n.0 must be a finite number",
         "properties.n.0",
     ),
+    (
+        "5000-digit integer",
+        b'{"event":"x","user_id":"u","timestamp":"2024-03-15T14:20:00Z","properties":{"n":'
+        + b"9" * 5000
+        + b"}}",
+        "invalid_field",
+        "Invalid field: properties.n must be a finite number",
+        "properties.n",
+    ),
     # Order of checks: the first problem wins.
     (
         "size before event",

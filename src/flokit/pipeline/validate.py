@@ -140,13 +140,18 @@ def _decode_event(raw: msgspec.Raw | bytes) -> tuple[Any, bool]:
     try:
         return _decode_any.decode(raw), True
     except msgspec.ValidationError:
-        # A number out of double range (1e309): Python's json reads it as inf, which the
-        # property rules then reject with the name of the field that holds it.
-        return json.loads(bytes(raw)), False
+        # A number out of range (1e309, a 5,000-digit integer): Python's json reads it as inf,
+        # which the property rules then reject with the name of the field that holds it.
+        return json.loads(bytes(raw), parse_int=_parse_int), False
     except msgspec.DecodeError:
         raise InvalidJson("The body is not valid UTF-8") from None
     except RecursionError:
         raise InvalidJson("The body is not valid JSON: it is nested too deeply") from None
+
+
+def _parse_int(text: str) -> int | float:
+    """Integers too long for Python's int parser become inf, so they are rejected, not a 500."""
+    return int(text) if len(text) <= 4000 else math.inf
 
 
 def _event_name(value: object) -> str:

@@ -1,0 +1,5 @@
+"""``python -m flokit`` runs the CLI."""
+
+from flokit.cli import main
+
+main()
