@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+
 from conftest import Api, event
 
 UNAUTHORIZED = {"error": "unauthorized", "message": "Invalid or missing API key"}

@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 import pytest
+
 from conftest import Api, event
 
 LIMIT = 10 * 1024 * 1024

@@ -7,12 +7,13 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import Api, event
 from starlette.testclient import TestClient
 
 from flokit.app import build_app
 from flokit.settings import Settings
 from flokit.store import open_store
+
+from conftest import Api, event
 
 
 def test_healthz_and_readyz(api: Api) -> None:

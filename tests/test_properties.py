@@ -9,9 +9,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Api
 from flokit.taxonomy import TAXONOMY
 from flokit.timestamps import parse_iso
+
+from conftest import Api
 
 JSON = st.recursive(
     st.none()

@@ -6,12 +6,13 @@ import json
 from typing import Any
 
 import pytest
-from conftest import event
 
 from flokit.model import Rejection, ValidEvent
 from flokit.pipeline.validate import Validator
 from flokit.settings import Settings
 from flokit.timestamps import parse_iso
+
+from conftest import event
 
 NOW = parse_iso("2026-01-01T00:00:00Z")
 assert NOW is not None
