@@ -5,17 +5,34 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 
+import msgspec
+
 from flokit.model import EventQuery, StoredEvent, ValidEvent
 
-_CHUNK = 500  # keys per IN (...) look-up, well under SQLite's variable limit
 _COLUMNS = (
     "seq, event_id, event, user_id, anonymous_id, timestamp_us, received_us, properties, insert_id"
 )
-_INSERT_EVENT = (
+# Rows travel as one JSON array per statement: SQLite unpacks them with json_each in C, so a whole
+# batch is inserted in one step without the GIL, and the request thread keeps validating.
+_INSERT_EVENTS = (
     "INSERT INTO events (workspace_id, event_id, event, user_id, anonymous_id, timestamp_us,"
-    " received_us, properties, insert_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " received_us, properties, insert_id) SELECT ?1, value->>0, value->>1, value->>2, value->>3,"
+    " value->>4, ?2, value->>5, value->>6 FROM json_each(?3)"
 )
-_INSERT_KEY = "INSERT INTO dedup_keys (workspace_id, key, event_id, expires_us) VALUES (?, ?, ?, ?)"
+_INSERT_KEYS = (
+    "INSERT INTO dedup_keys (workspace_id, key, event_id, expires_us)"
+    " SELECT ?1, value->>0, value->>1, value->>2 FROM json_each(?2)"
+)
+_FIND_KEYS = (
+    "SELECT key, event_id FROM dedup_keys"
+    " WHERE workspace_id = ?1 AND key IN (SELECT value FROM json_each(?2))"
+)
+_encoder = msgspec.json.Encoder()
+
+
+def _json(value: object) -> str:
+    """JSON text (SQLite's json_each refuses blobs)."""
+    return _encoder.encode(value).decode()
 
 
 def _keys(event: ValidEvent) -> tuple[str | None, str | None]:
@@ -35,10 +52,13 @@ def insert_events(
 ) -> list[str | None]:
     """Store the events that are new; for each event, the id of its original if a duplicate."""
     keys = [_keys(e) for e in events]
-    seen = _existing(conn, workspace_id, {k for pair in keys for k in pair if k is not None})
+    wanted = [k for pair in keys for k in pair if k is not None]
+    seen = (
+        dict(conn.execute(_FIND_KEYS, (workspace_id, _json(wanted))).fetchall()) if wanted else {}
+    )
     originals: list[str | None] = []
     rows: list[tuple[object, ...]] = []
-    key_rows: list[tuple[int, str, str, int | None]] = []
+    key_rows: list[tuple[str, str, int | None]] = []
     for event, event_id, (txn, ins) in zip(events, ids, keys, strict=True):
         original = (txn and seen.get(txn)) or (ins and seen.get(ins)) or None
         originals.append(original)
@@ -46,38 +66,31 @@ def insert_events(
             continue
         rows.append(
             (
-                workspace_id,
                 event_id,
                 event.event,
                 event.user_id,
                 event.anonymous_id,
                 event.timestamp_us,
-                received_us,
-                event.properties,
+                _text(event.properties),
                 event.insert_id,
             )
         )
         if txn is not None:
             seen[txn] = event_id
-            key_rows.append((workspace_id, txn, event_id, None))
+            key_rows.append((txn, event_id, None))
         if ins is not None:
             seen[ins] = event_id
-            key_rows.append((workspace_id, ins, event_id, insert_id_expires_us))
-    conn.executemany(_INSERT_EVENT, rows)
+            key_rows.append((ins, event_id, insert_id_expires_us))
+    if rows:
+        conn.execute(_INSERT_EVENTS, (workspace_id, received_us, _json(rows)))
     if key_rows:
-        conn.executemany(_INSERT_KEY, key_rows)
+        conn.execute(_INSERT_KEYS, (workspace_id, _json(key_rows)))
     return originals
 
 
-def _existing(conn: sqlite3.Connection, workspace_id: int, keys: set[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    ordered = list(keys)
-    for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
-        sql = f"SELECT key, event_id FROM dedup_keys WHERE workspace_id = ? AND key IN ({marks})"
-        found.update(conn.execute(sql, (workspace_id, *chunk)).fetchall())
-    return found
+def _text(properties: bytes | None) -> str | None:
+    """Properties travel as a JSON string inside the row array, so they are stored byte-exact."""
+    return properties.decode() if properties is not None else None
 
 
 def prune_dedup_keys(conn: sqlite3.Connection, now_us: int, limit: int = 5000) -> int:
