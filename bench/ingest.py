@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -20,15 +18,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from server import Server  # noqa: E402
-from workload import batch  # noqa: E402
+from workload import batch
 
-from flokit.model import ValidEvent  # noqa: E402
-from flokit.pipeline.ids import IdGenerator  # noqa: E402
-from flokit.pipeline.validate import Validator  # noqa: E402
-from flokit.settings import Settings  # noqa: E402
-from flokit.store import sqlite_events  # noqa: E402
-from flokit.store.sqlite import SqliteStore  # noqa: E402
+from flokit.model import ValidEvent
+from flokit.pipeline.ids import IdGenerator
+from flokit.pipeline.validate import Validator
+from flokit.settings import Settings
+from flokit.store import sqlite_events
+from flokit.store.sqlite import SqliteStore
+
+from server import Server
 
 OUT = Path(__file__).resolve().parent / "out"
 HERE = Path(__file__).resolve().parent
@@ -165,16 +164,12 @@ def main() -> None:
 
     print("4. ratios")
     print(f"   end-to-end / store limit : {empty['events_per_s'] / limit:.2f} (target >= 0.6)")
-    print(
-        f"   grown / empty store      : {grown['events_per_s'] / empty['events_per_s']:.2f} (target >= 0.8)"
-    )
+    growth = grown["events_per_s"] / empty["events_per_s"]
+    print(f"   grown / empty store      : {growth:.2f} (target >= 0.8)")
     for name, run in (("empty", empty), ("grown", grown)):
         print(f"   p99 / p50 ({name})        : {run['p99_ms'] / run['p50_ms']:.2f} (target <= 3)")
-    print(
-        f"   peak server RSS          : {max(empty['server_rss_mb'], grown['server_rss_mb']):.0f} MB "
-        "(target <= 250)"
-    )
-    _ = statistics, os
+    peak = max(empty["server_rss_mb"], grown["server_rss_mb"])
+    print(f"   peak server RSS          : {peak:.0f} MB (target <= 250)")
 
 
 def _report(title: str, run: dict[str, Any]) -> None:

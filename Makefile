@@ -1,0 +1,37 @@
+# The targets CI and the README use. Each one installs what it needs into .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: serve test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Runtime only: what `make serve` needs.
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# Runtime plus test, lint and type-check tools.
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.runtime
+
+serve: $(VENV)/.runtime
+	$(BIN)/flokit serve
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: $(VENV)/.dev
+	cd bench && ../$(BIN)/python ingest.py
+
+clean:
+	rm -rf $(VENV) bench/out .pytest_cache .mypy_cache .ruff_cache .hypothesis
