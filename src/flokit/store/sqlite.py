@@ -85,6 +85,11 @@ class SqliteStore:
                 conn.close()
             self._readers.clear()
 
+    @property
+    def commits(self) -> int:
+        """Transactions committed so far by this process's writer."""
+        return self._writer.commits
+
     def _reader(self) -> sqlite3.Connection:
         """This thread's read connection (SQLite connections are not shared across threads)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)

@@ -39,6 +39,7 @@ class GroupCommitWriter:
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._closing = threading.Lock()
         self._closed = False
+        self.commits = 0  # transactions committed: group commit shows as commits < requests
         self._thread = threading.Thread(target=self._loop, name="flokit-writer", daemon=True)
         self._thread.start()
 
@@ -101,6 +102,7 @@ class GroupCommitWriter:
                 conn.execute("ROLLBACK")
             self._fail(group, exc)
             return
+        self.commits += 1
         for item, (ok, value) in zip(group, outcomes, strict=True):
             if ok:
                 item.future.set_result(value)

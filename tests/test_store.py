@@ -1,0 +1,121 @@
+"""The SQLite store on real files: group commit, durability, isolation of failing jobs, 503s."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from flokit.app import build_app
+from flokit.errors import Unavailable
+from flokit.model import ValidEvent
+from flokit.settings import Settings
+from flokit.store.sqlite import SqliteStore
+
+from conftest import event
+
+
+def valid(i: int) -> ValidEvent:
+    return ValidEvent(
+        "custom", f"u{i}", None, 1_700_000_000_000_000, b'{"i":%d}' % i, f"ins{i}", None
+    )
+
+
+def count(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+
+def test_concurrent_requests_share_commits_and_each_is_durable_when_answered(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    durable_on_return: list[bool] = []
+
+    async def one(i: int) -> None:
+        await store.append(1, [valid(i)], [f"evt_{i:020d}"], 1, 10**12)
+        with sqlite3.connect(store.path) as reader:  # another connection sees it: committed
+            found = reader.execute("SELECT 1 FROM events WHERE event_id = ?", (f"evt_{i:020d}",))
+            durable_on_return.append(found.fetchone() is not None)
+
+    async def all_of_them() -> None:
+        await asyncio.gather(*(one(i) for i in range(200)))
+
+    asyncio.run(all_of_them())
+    commits = store.commits
+    store.close()
+    assert durable_on_return == [True] * 200
+    assert count(store.path) == 200
+    assert commits < 200, "group commit should put several requests in one transaction"
+
+
+def test_a_failing_job_is_rolled_back_alone(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO events (workspace_id, event_id, event, timestamp_us, received_us)"
+            " VALUES (1, 'evt_broken', 'x', 1, 1)"
+        )
+        raise ValueError("job failure")
+
+    async def both() -> list[object]:
+        good = store.append(1, [valid(1)], ["evt_00000000000000000001"], 1, 10**12)
+        bad = store.write(broken)
+        return await asyncio.gather(good, bad, return_exceptions=True)
+
+    good, bad = asyncio.run(both())
+    store.close()
+    assert good == [None] and isinstance(bad, ValueError)
+    assert count(store.path) == 1
+
+
+def test_insert_id_duplicates_survive_a_restart(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    asyncio.run(store.append(1, [valid(1)], ["evt_00000000000000000001"], 1, 10**12))
+    store.close()
+    reopened = SqliteStore(tmp_path / "s.db")
+    again = asyncio.run(reopened.append(1, [valid(1)], ["evt_00000000000000000002"], 2, 10**12))
+    reopened.close()
+    assert again == ["evt_00000000000000000001"]
+
+
+def test_expired_insert_ids_are_pruned(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    asyncio.run(store.append(1, [valid(1), valid(2)], ["evt_1", "evt_2"], 100, 50))
+    pruned = asyncio.run(store.prune_dedup_keys(now_us=1000))
+    again = asyncio.run(store.append(1, [valid(1)], ["evt_3"], 2000, 50))
+    store.close()
+    assert pruned == 2 and again == [None]
+
+
+def test_locked_database_answers_503_and_stores_nothing(tmp_path: Path) -> None:
+    settings = Settings(db_path=tmp_path / "s.db", busy_timeout_ms=100, log_requests=False)
+    store = SqliteStore(settings.db_path, busy_timeout_ms=settings.busy_timeout_ms)
+    _, issued = store.create_workspace("w")
+    headers = {"Authorization": f"Bearer {issued.secret}", "Content-Type": "application/json"}
+    blocker = sqlite3.connect(settings.db_path, isolation_level=None)
+    try:
+        with TestClient(build_app(settings, store=store)) as client:
+            blocker.execute("BEGIN IMMEDIATE")  # another process holding the write lock
+            refused = client.post("/v1/batch/events", json={"events": [event()]}, headers=headers)
+            blocker.execute("ROLLBACK")
+            recovered = client.post("/v1/batch/events", json={"events": [event()]}, headers=headers)
+    finally:
+        blocker.close()
+        store.close()
+    assert refused.status_code == 503
+    assert refused.json()["error"] == "unavailable" and refused.headers["Retry-After"] == "1"
+    assert recovered.status_code == 200
+    assert count(settings.db_path) == 1
+
+
+def test_closed_store_refuses_writes(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    store.close()
+    store.close()  # idempotent
+    with pytest.raises(Unavailable):
+        asyncio.run(store.append(1, [valid(1)], ["evt_1"], 1, 1))
