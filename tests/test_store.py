@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from flokit.app import build_app
 from flokit.errors import Unavailable
-from flokit.model import ValidEvent
+from flokit.model import Rendered, ValidEvent
 from flokit.settings import Settings
 from flokit.store.sqlite import SqliteStore
 
@@ -22,6 +22,22 @@ def valid(i: int) -> ValidEvent:
     return ValidEvent(
         "custom", f"u{i}", None, 1_700_000_000_000_000, b'{"i":%d}' % i, f"ins{i}", None
     )
+
+
+def no_body(originals: list[str | None]) -> Rendered:
+    return Rendered(b"", {})
+
+
+async def append(
+    store: SqliteStore,
+    events: list[ValidEvent],
+    ids: list[str],
+    received_us: int,
+    retention_us: int,
+) -> list[str | None]:
+    """Append with no response to keep: per event, the original's id if a duplicate."""
+    done = await store.append(1, events, ids, received_us, retention_us, no_body)
+    return done.originals
 
 
 def count(path: Path) -> int:
@@ -36,7 +52,7 @@ def test_concurrent_requests_share_commits_and_each_is_durable_when_answered(
     durable_on_return: list[bool] = []
 
     async def one(i: int) -> None:
-        await store.append(1, [valid(i)], [f"evt_{i:020d}"], 1, 10**12)
+        await append(store, [valid(i)], [f"evt_{i:020d}"], 1, 10**12)
         with sqlite3.connect(store.path) as reader:  # another connection sees it: committed
             found = reader.execute("SELECT 1 FROM events WHERE event_id = ?", (f"evt_{i:020d}",))
             durable_on_return.append(found.fetchone() is not None)
@@ -63,7 +79,7 @@ def test_a_failing_job_is_rolled_back_alone(tmp_path: Path) -> None:
         raise ValueError("job failure")
 
     async def both() -> list[object]:
-        good = store.append(1, [valid(1)], ["evt_00000000000000000001"], 1, 10**12)
+        good = append(store, [valid(1)], ["evt_00000000000000000001"], 1, 10**12)
         bad = store.write(broken)
         return await asyncio.gather(good, bad, return_exceptions=True)
 
@@ -75,19 +91,19 @@ def test_a_failing_job_is_rolled_back_alone(tmp_path: Path) -> None:
 
 def test_insert_id_duplicates_survive_a_restart(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.db")
-    asyncio.run(store.append(1, [valid(1)], ["evt_00000000000000000001"], 1, 10**12))
+    asyncio.run(append(store, [valid(1)], ["evt_00000000000000000001"], 1, 10**12))
     store.close()
     reopened = SqliteStore(tmp_path / "s.db")
-    again = asyncio.run(reopened.append(1, [valid(1)], ["evt_00000000000000000002"], 2, 10**12))
+    again = asyncio.run(append(reopened, [valid(1)], ["evt_00000000000000000002"], 2, 10**12))
     reopened.close()
     assert again == ["evt_00000000000000000001"]
 
 
 def test_expired_insert_ids_are_pruned(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "s.db")
-    asyncio.run(store.append(1, [valid(1), valid(2)], ["evt_1", "evt_2"], 100, 50))
-    pruned = asyncio.run(store.prune_dedup_keys(now_us=1000))
-    again = asyncio.run(store.append(1, [valid(1)], ["evt_3"], 2000, 50))
+    asyncio.run(append(store, [valid(1), valid(2)], ["evt_1", "evt_2"], 100, 50))
+    pruned = asyncio.run(store.prune_expired(now_us=1000))
+    again = asyncio.run(append(store, [valid(1)], ["evt_3"], 2000, 50))
     store.close()
     assert pruned == 2 and again == [None]
 
@@ -118,4 +134,4 @@ def test_closed_store_refuses_writes(tmp_path: Path) -> None:
     store.close()
     store.close()  # idempotent
     with pytest.raises(Unavailable):
-        asyncio.run(store.append(1, [valid(1)], ["evt_1"], 1, 1))
+        asyncio.run(append(store, [valid(1)], ["evt_1"], 1, 1))

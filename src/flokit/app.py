@@ -17,12 +17,14 @@ from flokit.api import events, ingest, ops
 from flokit.errors import FloKitError
 from flokit.http import RequestMiddleware, handle_flokit_error, handle_http_exception
 from flokit.metrics import Metrics
+from flokit.pipeline.idempotency import InFlight
 from flokit.pipeline.ids import IdGenerator
 from flokit.pipeline.ingest import Ingestor
+from flokit.pipeline.limits import Limiter
 from flokit.pipeline.validate import Validator
 from flokit.services import Clock, Services
 from flokit.settings import Settings
-from flokit.store import Store, open_store
+from flokit.store import Store, open_limiter, open_store
 
 log = logging.getLogger("flokit")
 PRUNE_INTERVAL_S = 600.0
@@ -30,12 +32,21 @@ DAY_US = 86_400 * 1_000_000
 
 
 def build_app(
-    settings: Settings, *, store: Store | None = None, clock: Clock | None = None
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    limiter: Limiter | None = None,
+    clock: Clock | None = None,
 ) -> Starlette:
-    """The ASGI app. A store passed in stays the caller's to close; otherwise the app opens
-    one from the settings and closes it at shutdown."""
-    owned = store is None
-    svc = _services(settings, store or open_store(settings), clock or time.time)
+    """The ASGI app. A store or limiter passed in stays the caller's to close; otherwise the
+    app opens them from the settings and closes them at shutdown."""
+    owned_store, owned_limiter = store is None, limiter is None
+    svc = _services(
+        settings,
+        store or open_store(settings),
+        limiter or open_limiter(settings),
+        clock or time.time,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -44,7 +55,9 @@ def build_app(
             yield
         finally:
             pruner.cancel()
-            if owned:
+            if owned_limiter:
+                svc.limiter.close()
+            if owned_store:
                 svc.store.close()
 
     app = Starlette(
@@ -64,14 +77,14 @@ def create_app() -> Starlette:
     return build_app(Settings.from_env())
 
 
-def _services(settings: Settings, store: Store, clock: Clock) -> Services:
+def _services(settings: Settings, store: Store, limiter: Limiter, clock: Clock) -> Services:
     ingestor = Ingestor(
         store=store,
         validator=Validator(settings),
         ids=IdGenerator(),
         insert_id_retention_us=settings.insert_id_retention_days * DAY_US,
     )
-    return Services(settings, store, ingestor, Metrics(), clock)
+    return Services(settings, store, ingestor, Metrics(), clock, limiter, InFlight())
 
 
 def _routes() -> list[Route]:
@@ -88,11 +101,12 @@ def _routes() -> list[Route]:
 
 
 async def _prune_forever(svc: Services) -> None:
-    """Forget expired insert_id keys now and then, a slice at a time, so ingest never stalls."""
+    """Forget expired insert_id keys and idempotency responses now and then, a slice at a
+    time, so ingest never stalls."""
     while True:
         await asyncio.sleep(PRUNE_INTERVAL_S)
         try:
-            while await svc.store.prune_dedup_keys(svc.now_us()) > 0:
+            while await svc.store.prune_expired(svc.now_us()) > 0:
                 await asyncio.sleep(0.1)
         except FloKitError as exc:
             log.warning("pruning expired insert_id keys failed: %s", exc)

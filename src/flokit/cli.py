@@ -20,7 +20,7 @@ from flokit.store import Store, open_store
 from flokit.timestamps import format_iso
 
 app = typer.Typer(help="FloKit Events API: ingest server and administration.", no_args_is_help=True)
-workspaces_app = typer.Typer(help="Create workspaces.", no_args_is_help=True)
+workspaces_app = typer.Typer(help="Create workspaces, set their limits.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list, revoke and rotate API keys.", no_args_is_help=True)
 app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(keys_app, name="keys")
@@ -117,6 +117,25 @@ def workspaces_create(name: str, db: DbOption = None, as_json: JsonOption = Fals
         f"workspace {workspace.public_id} ({name})\n"
         f"read-write key {issued.key.key_id}: {issued.secret}"
     )
+
+
+@workspaces_app.command("set-limit")
+def workspaces_set_limit(
+    workspace_id: str,
+    requests_per_minute: Annotated[
+        int | None,
+        typer.Option("--requests-per-minute", min=1, help="Ingest requests per minute"),
+    ] = None,
+    default: Annotated[bool, typer.Option("--default", help="Back to the default limit")] = False,
+    db: DbOption = None,
+) -> None:
+    """Give a workspace its own ingest rate limit (dedicated capacity); applies at once."""
+    if (requests_per_minute is None) == (not default):
+        raise _fail("give --requests-per-minute N or --default")
+    with _store(db) as store:
+        store.set_workspace_limit(_workspace(store, workspace_id), requests_per_minute)
+    shown = f"{requests_per_minute} requests per minute" if requests_per_minute else "the default"
+    out.print(f"{workspace_id}: {shown}")
 
 
 def _workspace(store: Store, public_id: str) -> Workspace:

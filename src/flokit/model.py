@@ -82,6 +82,7 @@ class ApiKey:
     kind: KeyKind
     created_us: int
     revoked_us: int | None
+    requests_per_minute: int | None = None  # the workspace's own ingest limit, if it has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +91,40 @@ class IssuedKey:
 
     key: ApiKey
     secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A 200 response as it is sent, and as it is kept for Idempotency-Key replays."""
+
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """The response kept for an Idempotency-Key, with the fingerprint of its request."""
+
+    fingerprint: bytes
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyClaim:
+    """A request's Idempotency-Key: its response is committed with its events (contract §6)."""
+
+    key: str
+    fingerprint: bytes
+    expires_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """What a store append did: stored the events (``rendered``), or found the key's response
+    already committed by an identical request (``replay``) and stored nothing."""
+
+    originals: list[str | None]
+    rendered: Rendered | None
+    replay: StoredResponse | None

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from flokit.metrics import Metrics
+from flokit.pipeline.idempotency import InFlight
 from flokit.pipeline.ingest import Ingestor
+from flokit.pipeline.limits import Limiter
 from flokit.settings import Settings
 from flokit.store import Store
 
@@ -22,6 +24,8 @@ class Services:
     ingestor: Ingestor
     metrics: Metrics
     clock: Clock
+    limiter: Limiter
+    in_flight: InFlight
 
     def now_us(self) -> int:
         return int(self.clock() * 1_000_000)

@@ -26,6 +26,8 @@ class Settings:
     min_timestamp: str = "2000-01-01T00:00:00Z"
     max_future_seconds: int = 24 * 3600
     insert_id_retention_days: int = 7
+    idempotency_retention_hours: int = 24
+    default_requests_per_minute: int = 100
     # Group commit: how many requests, and how many rows, one transaction may hold.
     commit_max_requests: int = 64
     commit_max_rows: int = 20_000

@@ -1,66 +1,174 @@
-"""``POST /v1/batch/events`` and ``POST /v1/events`` (batch-events.md, contract §1 to §5)."""
+"""``POST /v1/batch/events`` and ``POST /v1/events`` (batch-events.md, contract §1 to §7).
+
+Stages: authenticate → read (media type, size) → idempotency lookup (a replay leaves here) →
+decode → rate limit → validate → ids, duplicates and store → respond.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from flokit.errors import EventValidationError
-from flokit.http import json_response, note
-from flokit.model import ApiKey
+from flokit.errors import EventValidationError, FloKitError, RateLimited
+from flokit.http import note
+from flokit.model import ApiKey, IdempotencyClaim, Rendered, StoredResponse
 from flokit.pipeline.auth import authenticate, require_write
 from flokit.pipeline.decode import decode_batch, decode_object
+from flokit.pipeline.idempotency import check_replay, fingerprint, parse_key
 from flokit.pipeline.ingest import Outcome
+from flokit.pipeline.limits import Decision
 from flokit.pipeline.receive import check_media_type, read_body
 from flokit.services import Services, services
 
-
-async def _receive(request: Request, svc: Services) -> tuple[ApiKey, bytes]:
-    """Authenticate, check the media type, then read the body under its caps."""
-    key = authenticate(request.headers, svc.store)
-    require_write(key)
-    note(request, workspace=key.workspace_public_id)
-    gzipped = check_media_type(request.headers)
-    body = await read_body(request.headers, request.stream(), svc.settings.max_body_bytes, gzipped)
-    return key, body
+_encode = msgspec.json.encode
+HOUR_US = 3600 * 1_000_000
 
 
 async def batch_events(request: Request) -> Response:
     """Up to 1,000 events: 200 with one outcome per event, even when some are rejected."""
     note(request, route="batch")
-    svc = services(request)
-    key, body = await _receive(request, svc)
-    raws = decode_batch(body, svc.settings.max_batch_events)
-    outcome = await svc.ingestor.ingest(key.workspace_id, raws, svc.now_us())
-    return _batch_response(request, svc, outcome)
-
-
-def _batch_response(request: Request, svc: Services, outcome: Outcome) -> Response:
-    accepted, rejected = len(outcome.event_ids), len(outcome.rejections)
-    svc.metrics.count_events(accepted, outcome.duplicates, outcome.rejections)
-    note(request, accepted=accepted, rejected=rejected, duplicates=outcome.duplicates)
-    body = {
-        "status": "ok",
-        "accepted": accepted,
-        "rejected": rejected,
-        "duplicates": outcome.duplicates,
-        "event_ids": outcome.event_ids,
-        "errors": outcome.rejections,
-    }
-    headers = {"FloKit-Rejected": str(rejected)} if rejected else None
-    return json_response(body, headers=headers)
+    return await _guarded(request, _batch)
 
 
 async def single_event(request: Request) -> Response:
     """One event: 200 with its id (a duplicate answers its original's id), or 400."""
     note(request, route="event")
+    return await _guarded(request, _single)
+
+
+class _Quota:
+    """The workspace's rate-limit decision for this request, spent at most once."""
+
+    def __init__(self, svc: Services, key: ApiKey) -> None:
+        self.svc, self.key = svc, key
+        self.limit = key.requests_per_minute or svc.settings.default_requests_per_minute
+        self.decision: Decision | None = None
+
+    def spend(self) -> None:
+        self.decision = self.svc.limiter.acquire(
+            self.key.workspace_id, self.limit, self.svc.clock()
+        )
+        if not self.decision.allowed:
+            raise RateLimited(
+                f"Workspace over its limit of {self.limit} ingest requests per minute; "
+                f"retry in {self.decision.wait_s} s"
+            )
+
+    def headers(self) -> dict[str, str]:
+        """The RateLimit headers: of the decision if one was made, else of a free peek."""
+        decision = self.decision or self.svc.limiter.peek(
+            self.key.workspace_id, self.limit, self.svc.clock()
+        )
+        return decision.headers()
+
+
+Handler = Callable[[Request, Services, ApiKey, _Quota], "Response"]
+
+
+async def _guarded(request: Request, handler: Callable[..., object]) -> Response:
+    """Authenticate, then run ``handler``; every answer after that carries RateLimit headers."""
     svc = services(request)
-    key, body = await _receive(request, svc)
-    decode_object(body)  # malformed JSON and non-objects get their request-level errors
-    outcome = await svc.ingestor.ingest(key.workspace_id, [body], svc.now_us())
-    svc.metrics.count_events(len(outcome.event_ids), outcome.duplicates, outcome.rejections)
-    if outcome.rejections:
-        rejection = outcome.rejections[0]
-        raise EventValidationError(rejection.reason, field=rejection.field)
-    note(request, accepted=1, duplicates=outcome.duplicates)
-    return json_response({"status": "ok", "event_id": outcome.event_ids[0]})
+    key = authenticate(request.headers, svc.store)
+    require_write(key)
+    note(request, workspace=key.workspace_public_id)
+    quota = _Quota(svc, key)
+    try:
+        response: Response = await handler(request, svc, key, quota)  # type: ignore[misc]
+    except FloKitError as exc:
+        exc.headers = {**quota.headers(), **exc.headers}
+        raise
+    response.headers.update(quota.headers())
+    return response
+
+
+async def _read(
+    request: Request, svc: Services, key: ApiKey
+) -> tuple[bytes, IdempotencyClaim | None, StoredResponse | None, int]:
+    """The body, its Idempotency-Key claim, and the response already kept for that key."""
+    idempotency_key = parse_key(request.headers)
+    gzipped = check_media_type(request.headers)
+    body = await read_body(request.headers, request.stream(), svc.settings.max_body_bytes, gzipped)
+    received_us = svc.now_us()
+    if idempotency_key is None:
+        return body, None, None, received_us
+    retention_us = svc.settings.idempotency_retention_hours * HOUR_US
+    claim = IdempotencyClaim(
+        idempotency_key, fingerprint(request.url.path, body), received_us + retention_us
+    )
+    kept = svc.store.find_response(key.workspace_id, idempotency_key, received_us)
+    return body, claim, kept and check_replay(kept, claim), received_us
+
+
+async def _batch(request: Request, svc: Services, key: ApiKey, quota: _Quota) -> Response:
+    body, claim, kept, received_us = await _read(request, svc, key)
+    if kept is not None:
+        return _replayed(kept)
+    with svc.in_flight.hold(key.workspace_id, claim):
+        raws = decode_batch(body, svc.settings.max_batch_events)
+        quota.spend()
+        valid, rejections = svc.ingestor.validate(raws, received_us)
+        return await _commit(request, svc, key, valid, rejections, received_us, claim, _batch_body)
+
+
+async def _single(request: Request, svc: Services, key: ApiKey, quota: _Quota) -> Response:
+    body, claim, kept, received_us = await _read(request, svc, key)
+    if kept is not None:
+        return _replayed(kept)
+    with svc.in_flight.hold(key.workspace_id, claim):
+        decode_object(body)  # malformed JSON and non-objects get their request-level errors
+        valid, rejections = svc.ingestor.validate([body], received_us)
+        if rejections:  # answered before spending quota, and never kept for replays
+            svc.metrics.count_events(0, 0, rejections)
+            raise EventValidationError(rejections[0].reason, field=rejections[0].field)
+        quota.spend()
+        return await _commit(request, svc, key, valid, [], received_us, claim, _single_body)
+
+
+async def _commit(
+    request: Request,
+    svc: Services,
+    key: ApiKey,
+    valid: list,  # type: ignore[type-arg]
+    rejections: list,  # type: ignore[type-arg]
+    received_us: int,
+    claim: IdempotencyClaim | None,
+    respond: Callable[[Outcome], Rendered],
+) -> Response:
+    outcome, result = await svc.ingestor.commit(
+        key.workspace_id, valid, rejections, received_us, respond, claim
+    )
+    if isinstance(result, StoredResponse):  # another process answered this key meanwhile
+        return _replayed(check_replay(result, claim)) if claim else _replayed(result)
+    assert outcome is not None
+    accepted = len(outcome.event_ids)
+    svc.metrics.count_events(accepted, outcome.duplicates, outcome.rejections)
+    note(
+        request, accepted=accepted, rejected=len(outcome.rejections), duplicates=outcome.duplicates
+    )
+    return Response(result.body, 200, result.headers, media_type="application/json")
+
+
+def _batch_body(outcome: Outcome) -> Rendered:
+    rejected = len(outcome.rejections)
+    body = {
+        "status": "ok",
+        "accepted": len(outcome.event_ids),
+        "rejected": rejected,
+        "duplicates": outcome.duplicates,
+        "event_ids": outcome.event_ids,
+        "errors": outcome.rejections,
+    }
+    return Rendered(_encode(body), {"FloKit-Rejected": str(rejected)} if rejected else {})
+
+
+def _single_body(outcome: Outcome) -> Rendered:
+    return Rendered(_encode({"status": "ok", "event_id": outcome.event_ids[0]}), {})
+
+
+def _replayed(kept: StoredResponse) -> Response:
+    """The kept response, byte for byte; no events stored, no quota spent."""
+    headers = {**kept.headers, "Idempotent-Replayed": "true"}
+    return Response(kept.body, kept.status, headers, media_type="application/json")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import msgspec
 
-from flokit.model import Rejection, ValidEvent
+from flokit.model import IdempotencyClaim, Rejection, Rendered, StoredResponse, ValidEvent
 from flokit.pipeline.ids import IdGenerator
 from flokit.pipeline.validate import Validator
 from flokit.store import Store
@@ -22,6 +22,9 @@ class Outcome:
     rejections: list[Rejection]
 
 
+Respond = Callable[[Outcome], Rendered]
+
+
 @dataclass(frozen=True, slots=True)
 class Ingestor:
     """The ingest stages after the request was read, bound to one store and its settings."""
@@ -31,10 +34,10 @@ class Ingestor:
     ids: IdGenerator
     insert_id_retention_us: int
 
-    async def ingest(
-        self, workspace_id: int, raws: Sequence[msgspec.Raw | bytes], received_us: int
-    ) -> Outcome:
-        """Validate every event, store the valid ones durably, and account for each."""
+    def validate(
+        self, raws: Sequence[msgspec.Raw | bytes], received_us: int
+    ) -> tuple[list[ValidEvent], list[Rejection]]:
+        """Every event checked on its own: the valid ones, and one rejection per other."""
         valid: list[ValidEvent] = []
         rejections: list[Rejection] = []
         check = self.validator.check
@@ -44,12 +47,35 @@ class Ingestor:
                 rejections.append(result)
             else:
                 valid.append(result)  # type: ignore[arg-type]
-        if not valid:
-            return Outcome([], 0, rejections)
-        new_ids = self.ids.batch(len(valid), received_us // 1000)
-        originals = await self.store.append(
-            workspace_id, valid, new_ids, received_us, self.insert_id_retention_us
+        return valid, rejections
+
+    async def commit(
+        self,
+        workspace_id: int,
+        valid: list[ValidEvent],
+        rejections: list[Rejection],
+        received_us: int,
+        respond: Respond,
+        claim: IdempotencyClaim | None,
+    ) -> tuple[Outcome | None, Rendered | StoredResponse]:
+        """Give the valid events ids, store them durably with their response, and return both;
+        or, if ``claim``'s key was answered meanwhile (another process), that kept response."""
+        new_ids = self.ids.batch(len(valid), received_us // 1000) if valid else []
+        outcomes: list[Outcome] = []
+
+        def render(originals: list[str | None]) -> Rendered:
+            event_ids = [old or new for old, new in zip(originals, new_ids, strict=True)]
+            duplicates = len(originals) - originals.count(None)
+            outcomes.append(Outcome(event_ids, duplicates, rejections))
+            return respond(outcomes[-1])
+
+        if not valid and claim is None:  # nothing to store, nothing to keep
+            rendered = render([])
+            return outcomes[-1], rendered
+        appended = await self.store.append(
+            workspace_id, valid, new_ids, received_us, self.insert_id_retention_us, render, claim
         )
-        event_ids = [original or new for original, new in zip(originals, new_ids, strict=True)]
-        duplicates = len(originals) - originals.count(None)
-        return Outcome(event_ids, duplicates, rejections)
+        if appended.replay is not None:
+            return None, appended.replay
+        assert appended.rendered is not None
+        return outcomes[-1], appended.rendered

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Protocol
 
-from flokit.model import ApiKey, EventQuery, IssuedKey, KeyKind, StoredEvent, ValidEvent, Workspace
+from flokit.model import (
+    ApiKey,
+    Appended,
+    EventQuery,
+    IdempotencyClaim,
+    IssuedKey,
+    KeyKind,
+    Rendered,
+    StoredEvent,
+    StoredResponse,
+    ValidEvent,
+    Workspace,
+)
+from flokit.pipeline.limits import Limiter
 from flokit.settings import Settings
+
+#: Makes the 200 response of an append from its outcome (per event, the original's id if a
+#: duplicate); it runs inside the store's transaction so the response is kept with the events.
+Render = Callable[[list[str | None]], Rendered]
 
 
 class Store(Protocol):
@@ -22,15 +40,22 @@ class Store(Protocol):
         ids: Sequence[str],
         received_us: int,
         insert_id_retention_us: int,
-    ) -> list[str | None]: ...
+        render: Render,
+        claim: IdempotencyClaim | None = None,
+    ) -> Appended: ...
 
-    async def prune_dedup_keys(self, now_us: int) -> int: ...
+    async def prune_expired(self, now_us: int) -> int: ...
+    def find_response(self, workspace_id: int, key: str, now_us: int) -> StoredResponse | None: ...
     def query_events(self, query: EventQuery) -> list[StoredEvent]: ...
     def get_event(self, workspace_id: int, event_id: str) -> StoredEvent | None: ...
     def find_key(self, key_hash: str) -> ApiKey | None: ...
     def create_workspace(self, name: str) -> tuple[Workspace, IssuedKey]: ...
     def find_workspace(self, public_id: str) -> Workspace | None: ...
     def count_workspaces(self) -> int: ...
+    def set_workspace_limit(
+        self, workspace: Workspace, requests_per_minute: int | None
+    ) -> None: ...
+    def workspace_limit(self, workspace: Workspace) -> int | None: ...
     def create_key(self, workspace: Workspace, kind: KeyKind) -> IssuedKey: ...
     def list_keys(self, workspace: Workspace) -> list[ApiKey]: ...
     def revoke_key(self, key_id: str) -> ApiKey | None: ...
@@ -47,3 +72,14 @@ def open_store(settings: Settings) -> Store:
         commit_max_requests=settings.commit_max_requests,
         commit_max_rows=settings.commit_max_rows,
     )
+
+
+def open_limiter(settings: Settings) -> Limiter:
+    """The rate limiter shared by every process of a deployment: a file beside the database."""
+    from flokit.store.sqlite_limiter import SqliteLimiter
+
+    return SqliteLimiter(limiter_path(settings.db_path))
+
+
+def limiter_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".limits")

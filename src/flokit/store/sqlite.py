@@ -15,14 +15,17 @@ from typing import Any, TypeVar
 from flokit import keys as keygen
 from flokit.model import (
     ApiKey,
+    Appended,
     EventQuery,
+    IdempotencyClaim,
     IssuedKey,
     KeyKind,
     StoredEvent,
+    StoredResponse,
     ValidEvent,
     Workspace,
 )
-from flokit.store import sqlite_events
+from flokit.store import Render, sqlite_events, sqlite_idempotency
 from flokit.store.sqlite_schema import connect, migrate
 from flokit.store.sqlite_writer import GroupCommitWriter
 
@@ -30,8 +33,8 @@ log = logging.getLogger("flokit.store")
 T = TypeVar("T")
 
 _KEY_COLUMNS = (
-    "k.key_id, k.workspace_id, w.public_id, k.kind, k.created_us, k.revoked_us"
-    " FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id"
+    "k.key_id, k.workspace_id, w.public_id, k.kind, k.created_us, k.revoked_us,"
+    " w.requests_per_minute FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id"
 )
 
 
@@ -40,7 +43,7 @@ def _now_us() -> int:
 
 
 def _key(row: Sequence[Any]) -> ApiKey:
-    return ApiKey(row[0], row[1], row[2], KeyKind(row[3]), row[4], row[5])
+    return ApiKey(row[0], row[1], row[2], KeyKind(row[3]), row[4], row[5], row[6])
 
 
 class SqliteStore:
@@ -144,19 +147,31 @@ class SqliteStore:
         ids: Sequence[str],
         received_us: int,
         insert_id_retention_us: int,
-    ) -> list[str | None]:
-        """Store accepted events durably; per event, the original's id if it is a duplicate."""
-        expires = received_us + insert_id_retention_us
-        return await self.write(
-            lambda conn: sqlite_events.insert_events(
-                conn, workspace_id, events, ids, received_us, expires
-            ),
-            rows=len(events),
-        )
+        render: Render,
+        claim: IdempotencyClaim | None = None,
+    ) -> Appended:
+        """Store accepted events durably, with the response ``render`` makes of them (kept for
+        ``claim``'s replays in the same transaction). If ``claim``'s key already has a response,
+        store nothing and hand that response back instead."""
 
-    async def prune_dedup_keys(self, now_us: int) -> int:
-        """Forget a slice of expired insert_id keys (called periodically)."""
-        return await self.write(lambda conn: sqlite_events.prune_dedup_keys(conn, now_us))
+        def run(conn: sqlite3.Connection) -> Appended:
+            if claim is not None:
+                kept = sqlite_idempotency.find_response(conn, workspace_id, claim.key, received_us)
+                if kept is not None:
+                    return Appended([], None, kept)
+            originals = sqlite_events.insert_events(
+                conn, workspace_id, events, ids, received_us, received_us + insert_id_retention_us
+            )
+            rendered = render(originals)
+            if claim is not None:
+                sqlite_idempotency.save_response(conn, workspace_id, claim, rendered)
+            return Appended(originals, rendered, None)
+
+        return await self.write(run, rows=len(events))
+
+    async def prune_expired(self, now_us: int) -> int:
+        """Forget a slice of expired insert_id keys and idempotency responses."""
+        return await self.write(lambda conn: sqlite_events.prune_expired(conn, now_us))
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -165,6 +180,9 @@ class SqliteStore:
 
     def get_event(self, workspace_id: int, event_id: str) -> StoredEvent | None:
         return sqlite_events.get_event(self._reader(), workspace_id, event_id)
+
+    def find_response(self, workspace_id: int, key: str, now_us: int) -> StoredResponse | None:
+        return sqlite_idempotency.find_response(self._reader(), workspace_id, key, now_us)
 
     def find_key(self, key_hash: str) -> ApiKey | None:
         """The live (not revoked) key with this hash, read fresh so revocation is immediate."""
@@ -203,6 +221,23 @@ class SqliteStore:
             .fetchone()
         )
         return Workspace(*row) if row else None
+
+    def set_workspace_limit(self, workspace: Workspace, requests_per_minute: int | None) -> None:
+        """Give a workspace its own ingest limit (None: back to the default)."""
+        self.write_sync(
+            lambda conn: conn.execute(
+                "UPDATE workspaces SET requests_per_minute = ? WHERE id = ?",
+                (requests_per_minute, workspace.id),
+            )
+        )
+
+    def workspace_limit(self, workspace: Workspace) -> int | None:
+        row = (
+            self._reader()
+            .execute("SELECT requests_per_minute FROM workspaces WHERE id = ?", (workspace.id,))
+            .fetchone()
+        )
+        return row[0] if row else None
 
     def count_workspaces(self) -> int:
         return int(self._reader().execute("SELECT count(*) FROM workspaces").fetchone()[0])

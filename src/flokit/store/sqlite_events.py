@@ -93,14 +93,17 @@ def _text(properties: bytes | None) -> str | None:
     return properties.decode() if properties is not None else None
 
 
-def prune_dedup_keys(conn: sqlite3.Connection, now_us: int, limit: int = 5000) -> int:
-    """Forget up to ``limit`` expired insert_id keys; the count forgotten."""
-    cursor = conn.execute(
-        "DELETE FROM dedup_keys WHERE (workspace_id, key) IN (SELECT workspace_id, key"
-        " FROM dedup_keys WHERE expires_us < ? LIMIT ?)",
-        (now_us, limit),
-    )
-    return cursor.rowcount
+def prune_expired(conn: sqlite3.Connection, now_us: int, limit: int = 5000) -> int:
+    """Forget up to ``limit`` expired insert_id keys and idempotency responses; how many."""
+    forgotten = 0
+    for table in ("dedup_keys", "idempotency"):
+        cursor = conn.execute(
+            f"DELETE FROM {table} WHERE (workspace_id, key) IN (SELECT workspace_id, key"
+            f" FROM {table} WHERE expires_us < ? LIMIT ?)",
+            (now_us, limit),
+        )
+        forgotten += cursor.rowcount
+    return forgotten
 
 
 def query_events(conn: sqlite3.Connection, query: EventQuery) -> list[StoredEvent]:

@@ -52,6 +52,20 @@ MIGRATIONS: list[list[str]] = [
         ) WITHOUT ROWID""",
         "CREATE INDEX dedup_keys_expiry ON dedup_keys(expires_us) WHERE expires_us IS NOT NULL",
     ],
+    [
+        # Idempotency-Key responses (contract §6), committed with the request's events.
+        """CREATE TABLE idempotency (
+            workspace_id INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            fingerprint BLOB NOT NULL,
+            status INTEGER NOT NULL,
+            body BLOB NOT NULL,
+            headers TEXT NOT NULL,
+            expires_us INTEGER NOT NULL,
+            PRIMARY KEY (workspace_id, key)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX idempotency_expiry ON idempotency(expires_us)",
+    ],
 ]
 
 

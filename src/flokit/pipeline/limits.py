@@ -1,0 +1,62 @@
+"""Rate-limit stage (contract §7): a token bucket per workspace, shared by every process.
+
+The arithmetic is pure (``take``); where the buckets live is a ``Limiter`` backend's business.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+WINDOW_S = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One admission decision, and what the RateLimit headers say about it."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    wait_s: int  # seconds until a request would be admitted; 0 if one would be now
+
+    def headers(self) -> dict[str, str]:
+        out = {
+            "RateLimit-Policy": f'"ingest";q={self.limit};w={WINDOW_S}',
+            "RateLimit": f'"ingest";r={self.remaining};t={self.wait_s}',
+        }
+        if not self.allowed:
+            out["Retry-After"] = str(self.wait_s)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    tokens: float
+    updated_s: float
+
+
+def take(bucket: Bucket | None, limit: int, now_s: float, spend: bool) -> tuple[Decision, Bucket]:
+    """Refill ``bucket`` to ``now_s`` (capacity ``limit``, ``limit`` per minute), then spend a
+    token if ``spend`` and one is there. A new workspace starts full."""
+    rate = limit / WINDOW_S
+    if bucket is None:
+        tokens = float(limit)
+    else:
+        elapsed = max(0.0, now_s - bucket.updated_s)
+        tokens = min(float(limit), bucket.tokens + elapsed * rate)
+    allowed = tokens >= 1.0
+    if spend and allowed:
+        tokens -= 1.0
+    wait = 0 if tokens >= 1.0 else max(1, math.ceil((1.0 - tokens) / rate))
+    decision = Decision(allowed or not spend, limit, int(tokens), wait)
+    return decision, Bucket(tokens, now_s)
+
+
+class Limiter(Protocol):
+    """Where buckets live: one process's memory is not enough, every worker must agree."""
+
+    def acquire(self, workspace_id: int, limit: int, now_s: float) -> Decision: ...
+    def peek(self, workspace_id: int, limit: int, now_s: float) -> Decision: ...
+    def close(self) -> None: ...
