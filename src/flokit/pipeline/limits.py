@@ -35,23 +35,26 @@ class Decision:
 class Bucket:
     tokens: float
     updated_s: float
+    limit: int  # the capacity it was filled for: a changed limit moves the tokens with it
 
 
 def take(bucket: Bucket | None, limit: int, now_s: float, spend: bool) -> tuple[Decision, Bucket]:
     """Refill ``bucket`` to ``now_s`` (capacity ``limit``, ``limit`` per minute), then spend a
-    token if ``spend`` and one is there. A new workspace starts full."""
+    token if ``spend`` and one is there. A new workspace starts full; a raised (lowered) limit
+    adds (removes) the difference at once."""
     rate = limit / WINDOW_S
     if bucket is None:
         tokens = float(limit)
     else:
         elapsed = max(0.0, now_s - bucket.updated_s)
-        tokens = min(float(limit), bucket.tokens + elapsed * rate)
+        tokens = bucket.tokens + elapsed * rate + (limit - bucket.limit)
+        tokens = min(float(limit), max(0.0, tokens))
     allowed = tokens >= 1.0
     if spend and allowed:
         tokens -= 1.0
     wait = 0 if tokens >= 1.0 else max(1, math.ceil((1.0 - tokens) / rate))
     decision = Decision(allowed or not spend, limit, int(tokens), wait)
-    return decision, Bucket(tokens, now_s)
+    return decision, Bucket(tokens, now_s, limit)
 
 
 class Limiter(Protocol):

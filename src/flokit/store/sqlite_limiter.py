@@ -23,7 +23,8 @@ class SqliteLimiter:
         self._conn.execute("PRAGMA synchronous = OFF")
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS buckets ("
-            " workspace_id INTEGER PRIMARY KEY, tokens REAL NOT NULL, updated_s REAL NOT NULL)"
+            " workspace_id INTEGER PRIMARY KEY, tokens REAL NOT NULL, updated_s REAL NOT NULL,"
+            " capacity INTEGER NOT NULL)"
         )
         self._lock = threading.Lock()
 
@@ -41,13 +42,14 @@ class SqliteLimiter:
             conn.execute("BEGIN IMMEDIATE" if spend else "BEGIN")
             try:
                 row = conn.execute(
-                    "SELECT tokens, updated_s FROM buckets WHERE workspace_id = ?", (workspace_id,)
+                    "SELECT tokens, updated_s, capacity FROM buckets WHERE workspace_id = ?",
+                    (workspace_id,),
                 ).fetchone()
                 decision, bucket = take(Bucket(*row) if row else None, limit, now_s, spend)
                 if spend:
                     conn.execute(
-                        "INSERT OR REPLACE INTO buckets VALUES (?, ?, ?)",
-                        (workspace_id, bucket.tokens, bucket.updated_s),
+                        "INSERT OR REPLACE INTO buckets VALUES (?, ?, ?, ?)",
+                        (workspace_id, bucket.tokens, bucket.updated_s, bucket.limit),
                     )
                 conn.execute("COMMIT")
             except BaseException:
