@@ -32,6 +32,8 @@ test: lint
 
 bench: $(VENV)/.dev
 	cd bench && ../$(BIN)/python ingest.py
+	cd bench && ../$(BIN)/python retries.py
+	cd bench && ../$(BIN)/python crash.py
 
 clean:
 	rm -rf $(VENV) bench/out .pytest_cache .mypy_cache .ruff_cache .hypothesis

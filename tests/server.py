@@ -24,26 +24,25 @@ def free_port() -> int:
         return port
 
 
-def cli(db: Path, *args: str) -> Any:
-    """Run a ``flokit`` admin command and parse its --json output."""
+def cli(db: Path, *args: str, json_output: bool = True) -> Any:
+    """Run a ``flokit`` admin command; its parsed --json output, or its text."""
+    flags = ["--db", str(db), *(["--json"] if json_output else [])]
     done = subprocess.run(
-        [*FLOKIT, *args, "--db", str(db), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+        [*FLOKIT, *args, *flags], capture_output=True, text=True, timeout=60, check=True
     )
-    return json.loads(done.stdout)
+    return json.loads(done.stdout) if json_output else done.stdout
 
 
 class Server:
     """``flokit serve`` in its own process group; ``kill()`` is the kill -9 of a crash."""
 
-    def __init__(self, db: Path, workers: int = 1, log: Path | None = None) -> None:
+    def __init__(
+        self, db: Path, workers: int = 1, log: Path | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.db, self.port = db, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log or db.with_suffix(f".{self.port}.log")
-        env = {**os.environ, "FLOKIT_LOG_REQUESTS": "false"}
+        env = {**os.environ, "FLOKIT_LOG_REQUESTS": "false", **(env or {})}
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [

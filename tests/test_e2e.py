@@ -100,41 +100,6 @@ def test_cli_keys_and_revocation_on_a_running_server(
     assert [k["revoked_at"] is not None for k in listed] == [True, False, True]
 
 
-def test_acknowledged_events_survive_kill_9(db: Path, workspace: dict[str, Any]) -> None:
-    server = Server(db, workers=2)
-    key = workspace["api_key"]
-    acknowledged: list[str] = []
-
-    def post(batch: int) -> list[str]:
-        try:
-            response = send(server, key, [event(insert_id=f"b{batch}-{i}") for i in range(200)])
-        except httpx.TransportError:
-            return []
-        return list(response.json()["event_ids"]) if response.status_code == 200 else []
-
-    with ThreadPoolExecutor(8) as pool:
-        futures = [pool.submit(post, b) for b in range(60)]
-        for future in futures[:20]:
-            acknowledged += future.result()
-        server.kill()
-        for future in futures[20:]:
-            acknowledged += future.result()
-    assert len(acknowledged) >= 20 * 200
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        stored = {row[0] for row in conn.execute("SELECT event_id FROM events")}
-    assert set(acknowledged) <= stored
-    restarted = Server(db)
-    try:
-        for event_id in acknowledged[:: max(1, len(acknowledged) // 20)]:
-            got = httpx.get(
-                f"{restarted.url}/v1/events/{event_id}", headers={"Authorization": f"Bearer {key}"}
-            )
-            assert got.status_code == 200
-    finally:
-        restarted.stop()
-
-
 def test_two_workers_share_one_database(db: Path, workspace: dict[str, Any]) -> None:
     server = Server(db, workers=2)
     try:

@@ -188,3 +188,25 @@ def test_a_workspace_limit_applies_on_the_next_request(limited: Limited) -> None
         response.status_code == 200
         and response.headers["RateLimit-Policy"] == '"ingest";q=1000;w=60'
     )
+
+
+def test_rate_limits_can_be_switched_off(tmp_path: Path) -> None:
+    settings = Settings(
+        db_path=tmp_path / "u.db",
+        log_requests=False,
+        default_requests_per_minute=1,
+        rate_limits=False,
+    )
+    store = open_store(settings)
+    _, issued = store.create_workspace("w")
+    auth = {"Authorization": f"Bearer {issued.secret}", "Content-Type": "application/json"}
+    try:
+        with TestClient(build_app(settings, store=store)) as client:
+            answers = [
+                client.post("/v1/batch/events", json={"events": [event()]}, headers=auth)
+                for _ in range(3)
+            ]
+    finally:
+        store.close()
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert answers[-1].headers["RateLimit"] == '"ingest";r=1;t=0'

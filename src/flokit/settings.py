@@ -28,6 +28,7 @@ class Settings:
     insert_id_retention_days: int = 7
     idempotency_retention_hours: int = 24
     default_requests_per_minute: int = 100
+    rate_limits: bool = True  # off: admit everything (trusted networks, benchmarks)
     # Group commit: how many requests, and how many rows, one transaction may hold.
     commit_max_requests: int = 64
     commit_max_rows: int = 20_000

@@ -63,3 +63,16 @@ class Limiter(Protocol):
     def acquire(self, workspace_id: int, limit: int, now_s: float) -> Decision: ...
     def peek(self, workspace_id: int, limit: int, now_s: float) -> Decision: ...
     def close(self) -> None: ...
+
+
+class Unlimited:
+    """The limiter when rate limits are switched off: every request admitted, a full bucket."""
+
+    def acquire(self, workspace_id: int, limit: int, now_s: float) -> Decision:
+        return Decision(True, limit, limit, 0)
+
+    def peek(self, workspace_id: int, limit: int, now_s: float) -> Decision:
+        return Decision(True, limit, limit, 0)
+
+    def close(self) -> None:
+        pass

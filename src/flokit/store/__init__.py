@@ -76,8 +76,11 @@ def open_store(settings: Settings) -> Store:
 
 def open_limiter(settings: Settings) -> Limiter:
     """The rate limiter shared by every process of a deployment: a file beside the database."""
+    from flokit.pipeline.limits import Unlimited
     from flokit.store.sqlite_limiter import SqliteLimiter
 
+    if not settings.rate_limits:
+        return Unlimited()
     return SqliteLimiter(limiter_path(settings.db_path))
 
 

@@ -1,0 +1,170 @@
+"""Shared benchmark helpers: workloads already validated, grown stores, a served run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from flokit.model import ValidEvent
+from flokit.pipeline.ids import IdGenerator
+from flokit.pipeline.validate import Validator
+from flokit.settings import Settings
+from flokit.store import sqlite_events
+from flokit.store.sqlite import SqliteStore
+
+from server import Server
+from workload import batch
+
+OUT = HERE / "out"
+WEEK_US = 7 * 86_400 * 1_000_000
+
+
+def valid_events(seed: int) -> list[ValidEvent]:
+    """A workload batch already validated (the store limit measures storage alone)."""
+    validator, now = Validator(Settings()), time.time_ns() // 1000
+    checked = [validator.check(json.dumps(e).encode(), i, now) for i, e in enumerate(batch(seed))]
+    return [e for e in checked if isinstance(e, ValidEvent)]
+
+
+def write_batches(store: SqliteStore, workspace_id: int, batches: list[list[ValidEvent]]) -> float:
+    """Write each batch as one transaction through the store's own writer; seconds taken."""
+    ids = IdGenerator()
+    started = time.perf_counter()
+    for events in batches:
+        now = time.time_ns() // 1000
+        new_ids = ids.batch(len(events), now // 1000)
+        store.write_sync(
+            lambda conn, ev=events, ni=new_ids, n=now: sqlite_events.insert_events(
+                conn, workspace_id, ev, ni, n, n + WEEK_US
+            ),
+            rows=len(events),
+        )
+    return time.perf_counter() - started
+
+
+def store_limit(db: Path, count: int) -> float:
+    store = SqliteStore(db)
+    workspace, _ = store.create_workspace("bench")
+    batches = [valid_events(seed) for seed in range(10_000, 10_000 + count)]
+    seconds = write_batches(store, workspace.id, batches)
+    store.close()
+    return sum(map(len, batches)) / seconds
+
+
+def grown_db(rows: int) -> tuple[Path, str]:
+    """A database holding ``rows`` events (built once, then copied), and a read-write key."""
+    cached, meta = OUT / f"grown-{rows}.db", OUT / f"grown-{rows}.json"
+    if not meta.exists():
+        for stale in OUT.glob(f"grown-{rows}.db*"):
+            stale.unlink()
+        store = SqliteStore(cached)
+        workspace, issued = store.create_workspace("bench")
+        templates = [valid_events(seed) for seed in range(8)]
+        done = 0
+        while done < rows:
+            events = [_reseed(e, f"g{done}_{i}") for i, e in enumerate(templates[done // 1000 % 8])]
+            write_batches(store, workspace.id, [events[: rows - done]])
+            done += len(events)
+            if done % 500_000 < len(events):
+                print(f"  grown store: {done:,} events", flush=True)
+        store.close()
+        meta.write_text(json.dumps({"key": issued.secret}))
+    target = OUT / "grown-run.db"
+    for stale in OUT.glob("grown-run.db*"):
+        stale.unlink()
+    shutil.copyfile(cached, target)
+    return target, json.loads(meta.read_text())["key"]
+
+
+def _reseed(event: ValidEvent, serial: str) -> ValidEvent:
+    txn = f"txn_{serial}" if event.transaction_id else None
+    return ValidEvent(
+        event.event,
+        event.user_id,
+        event.anonymous_id,
+        event.timestamp_us,
+        event.properties,
+        f"ins_{serial}",
+        txn,
+    )
+
+
+#: The limiter runs but never throttles: benchmarks measure ingest, not the 100/min default.
+UNTHROTTLED = {"FLOKIT_DEFAULT_REQUESTS_PER_MINUTE": "1000000000"}
+
+
+def end_to_end(
+    db: Path,
+    key: str,
+    first_seed: int,
+    count: int,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """``flokit serve`` driven by 8 connections from another process; its figures."""
+    server_env = {**UNTHROTTLED, **(env or {})}
+    server = Server(db, workers=workers, log=db.with_suffix(".serve.log"), env=server_env)
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                str(HERE / "client.py"),
+                server.url,
+                key,
+                str(first_seed),
+                str(count),
+                "8",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=HERE,
+        )
+        result: dict[str, Any] = json.loads(done.stdout)
+        result["server_rss_mb"] = _peak_rss_mb(server.proc.pid)
+    finally:
+        server.stop()
+    return result
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """Peak RSS of a process and its children (the workers), added up."""
+    total = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            total += int(line.split()[1]) / 1024
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += _peak_rss_mb(int(child))
+    return total
+
+
+def fresh_db(name: str) -> tuple[Path, str]:
+    """An empty database in bench/out with one workspace; its path and read-write key."""
+    OUT.mkdir(exist_ok=True)
+    path = OUT / name
+    for stale in OUT.glob(f"{name}*"):
+        stale.unlink()
+    store = SqliteStore(path)
+    _, issued = store.create_workspace("bench")
+    store.close()
+    return path, issued.secret
+
+
+def report(title: str, run: dict[str, Any]) -> None:
+    print(
+        f"{title}: {run['events_per_s']:,.0f} events/s stored; batch p50 {run['p50_ms']:.0f} ms, "
+        f"p99 {run['p99_ms']:.0f} ms; server peak RSS {run['server_rss_mb']:.0f} MB; "
+        f"{run['batches']} batches of {run['body_kb']} KB, statuses {run['statuses']}, "
+        f"{run['stored']:,} stored, {run['rejected']:,} rejected",
+        flush=True,
+    )

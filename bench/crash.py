@@ -1,0 +1,47 @@
+"""Crash-safety soak (issue 3): the kill -9 scenario of tests/crash.py, many times over.
+
+Run: ``.venv/bin/python bench/crash.py [--runs 20]``; each run kills a loaded two-worker
+server at a random moment, restarts it, resends everything, and checks the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+from common import OUT
+from crash import run_crash
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    sound = 0
+    for number in range(args.runs):
+        db = OUT / f"crash-{number}.db"
+        for stale in OUT.glob(f"crash-{number}.db*"):
+            stale.unlink()
+        kill_after = random.Random(number).uniform(0.2, 2.0)
+        started = time.perf_counter()
+        report = run_crash(db, batches=150, kill_after_s=kill_after, seed=number)
+        sound += report.sound
+        print(
+            f"run {number + 1:2}: kill after ~{kill_after:.1f} s; {report.acknowledged}/"
+            f"{report.batches} batches acknowledged; missing after crash "
+            f"{report.missing_after_crash}; stored after resend {report.stored_after_resend}/"
+            f"{report.distinct_sent}; duplicate insert_ids {report.duplicated_insert_ids}; "
+            f"resend statuses {sorted(set(report.resend_statuses))}; integrity "
+            f"{report.integrity}; {'ok' if report.sound else 'FAILED'} "
+            f"({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
+        for leftover in OUT.glob(f"crash-{number}.db*"):
+            leftover.unlink()
+    print(f"{sound}/{args.runs} runs sound")
+
+
+if __name__ == "__main__":
+    main()
