@@ -12,7 +12,7 @@ import time
 
 import httpx
 
-from common import UNTHROTTLED, end_to_end, fresh_db
+from common import UNTHROTTLED, end_to_end, fresh_db, store_limit
 from server import Server
 from workload import encoded_batch
 
@@ -95,10 +95,16 @@ def main() -> None:
     workers = alternate(
         args.batches, args.rounds, {"workers-1": {"workers": 1}, "workers-2": {"workers": 2}}
     )
+    limit = store_limit(fresh_db("store-limit.db")[0], args.batches)
     gain = workers["workers-2"] / workers["workers-1"]
     print(
         f"   medians: 1 worker {workers['workers-1']:,.0f}, 2 workers {workers['workers-2']:,.0f}"
         f" events/s; ratio {gain:.2f} (target >= 1.3)"
+    )
+    share = workers["workers-2"] / limit
+    print(
+        f"   store limit of the one SQLite writer, same run: {limit:,.0f} events/s; "
+        f"2 workers reach {share:.2f} of it"
     )
 
 

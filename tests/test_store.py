@@ -135,3 +135,22 @@ def test_closed_store_refuses_writes(tmp_path: Path) -> None:
     store.close()  # idempotent
     with pytest.raises(Unavailable):
         asyncio.run(append(store, [valid(1)], ["evt_1"], 1, 1))
+
+
+def test_a_request_waiting_on_another_process_lock_is_withdrawn_with_503(tmp_path: Path) -> None:
+    import fcntl
+    import os
+
+    store = SqliteStore(tmp_path / "s.db", busy_timeout_ms=200)
+    lock = os.open(tmp_path / "s.db.writelock", os.O_RDWR)
+    fcntl.flock(lock, fcntl.LOCK_EX)  # another worker process is committing
+    try:
+        with pytest.raises(Unavailable):
+            asyncio.run(append(store, [valid(1)], ["evt_1"], 1, 10**12))
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        os.close(lock)
+    later = asyncio.run(append(store, [valid(2)], ["evt_2"], 1, 10**12))
+    store.close()
+    assert later == [None]
+    assert count(store.path) == 1  # the withdrawn request never ran

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from flokit import keys as keygen
+from flokit.errors import Unavailable
 from flokit.model import (
     ApiKey,
     Appended,
@@ -63,7 +64,10 @@ class SqliteStore:
         writer_conn = connect(self.path, busy_timeout_ms=busy_timeout_ms, writer=True)
         migrate(writer_conn)
         self._writer = GroupCommitWriter(
-            writer_conn, max_jobs=commit_max_requests, max_rows=commit_max_rows
+            writer_conn,
+            max_jobs=commit_max_requests,
+            max_rows=commit_max_rows,
+            lock_path=self.path.with_name(self.path.name + ".writelock"),
         )
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
@@ -131,8 +135,15 @@ class SqliteStore:
     # -- writes ----------------------------------------------------------------------------
 
     async def write(self, run: Callable[[sqlite3.Connection], T], rows: int = 1) -> T:
-        """Run ``run`` in the next group commit and wait until that commit is durable."""
-        result: T = await asyncio.wrap_future(self._writer.submit(run, rows))
+        """Run ``run`` in the next group commit and wait until that commit is durable. A job
+        still queued after the busy timeout is withdrawn (503: nothing stored); one already
+        running is waited for, so a 503 never hides a commit."""
+        pending = self._writer.submit(run, rows)
+        waiting = asyncio.wrap_future(pending)
+        done, _ = await asyncio.wait({waiting}, timeout=self._busy_timeout_ms / 1000)
+        if not done and pending.cancel():
+            raise Unavailable("The event store is busy; nothing was stored. Retry shortly.")
+        result: T = await waiting
         return result
 
     def write_sync(self, run: Callable[[sqlite3.Connection], T], rows: int = 1) -> T:

@@ -7,13 +7,16 @@ before any of its jobs' futures is resolved, so no caller answers before its dat
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flokit.errors import Unavailable
@@ -33,8 +36,16 @@ class _Pending:
 class GroupCommitWriter:
     """Runs write jobs on one connection, committing up to ``max_jobs``/``max_rows`` at once."""
 
-    def __init__(self, conn: sqlite3.Connection, *, max_jobs: int, max_rows: int) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        max_jobs: int,
+        max_rows: int,
+        lock_path: Path | None = None,
+    ) -> None:
         self._conn = conn
+        self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644) if lock_path else None
         self._max_jobs, self._max_rows = max_jobs, max_rows
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self._closing = threading.Lock()
@@ -88,6 +99,20 @@ class GroupCommitWriter:
         return group, False
 
     def _commit(self, group: list[_Pending]) -> None:
+        """Commit under the cross-process write lock. Blocking ``flock`` hands the lock to the
+        other worker the moment it is free (SQLite's busy handler polls in sleeps of up to
+        100 ms); requests that gave up waiting meanwhile are dropped, never run."""
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            live = [item for item in group if item.future.set_running_or_notify_cancel()]
+            if live:
+                self._commit_locked(live)
+        finally:
+            if self._lock_fd is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _commit_locked(self, group: list[_Pending]) -> None:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
