@@ -7,7 +7,6 @@ must be stored once, resending every batch must store nothing twice, and the fil
 
 from __future__ import annotations
 
-import random
 import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -101,7 +100,7 @@ def run_crash(
             with lock:
                 acknowledged[number] = response.json()["event_ids"]
 
-    killer = threading.Timer(kill_after_s * random.Random(seed).uniform(0.5, 1.5), server.kill)
+    killer = threading.Timer(kill_after_s, server.kill)
     killer.start()
     with ThreadPoolExecutor(connections) as pool:
         list(pool.map(send, range(batches)))

@@ -6,7 +6,7 @@ decode → rate limit → validate → ids, duplicates and store → respond.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import msgspec
 from starlette.requests import Request
@@ -14,7 +14,14 @@ from starlette.responses import Response
 
 from flokit.errors import EventValidationError, FloKitError, RateLimited
 from flokit.http import note
-from flokit.model import ApiKey, IdempotencyClaim, Rendered, StoredResponse
+from flokit.model import (
+    ApiKey,
+    IdempotencyClaim,
+    Rejection,
+    Rendered,
+    StoredResponse,
+    ValidEvent,
+)
 from flokit.pipeline.auth import authenticate, require_write
 from flokit.pipeline.decode import decode_batch, decode_object
 from flokit.pipeline.idempotency import check_replay, fingerprint, parse_key
@@ -65,10 +72,10 @@ class _Quota:
         return decision.headers()
 
 
-Handler = Callable[[Request, Services, ApiKey, _Quota], "Response"]
+Handler = Callable[[Request, Services, ApiKey, _Quota], Awaitable[Response]]
 
 
-async def _guarded(request: Request, handler: Callable[..., object]) -> Response:
+async def _guarded(request: Request, handler: Handler) -> Response:
     """Authenticate, then run ``handler``; every answer after that carries RateLimit headers."""
     svc = services(request)
     key = authenticate(request.headers, svc.store)
@@ -76,7 +83,7 @@ async def _guarded(request: Request, handler: Callable[..., object]) -> Response
     note(request, workspace=key.workspace_public_id)
     quota = _Quota(svc, key)
     try:
-        response: Response = await handler(request, svc, key, quota)  # type: ignore[misc]
+        response = await handler(request, svc, key, quota)
     except FloKitError as exc:
         exc.headers = {**quota.headers(), **exc.headers}
         raise
@@ -131,8 +138,8 @@ async def _commit(
     request: Request,
     svc: Services,
     key: ApiKey,
-    valid: list,  # type: ignore[type-arg]
-    rejections: list,  # type: ignore[type-arg]
+    valid: list[ValidEvent],
+    rejections: list[Rejection],
     received_us: int,
     claim: IdempotencyClaim | None,
     respond: Callable[[Outcome], Rendered],
@@ -141,7 +148,8 @@ async def _commit(
         key.workspace_id, valid, rejections, received_us, respond, claim
     )
     if isinstance(result, StoredResponse):  # another process answered this key meanwhile
-        return _replayed(check_replay(result, claim)) if claim else _replayed(result)
+        assert claim is not None  # only a claimed key can have been answered meanwhile
+        return _replayed(check_replay(result, claim))
     assert outcome is not None
     accepted = len(outcome.event_ids)
     svc.metrics.count_events(accepted, outcome.duplicates, outcome.rejections)
