@@ -13,10 +13,13 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from flokit.api import events, ingest, ops
+from flokit.api import events, imports, ingest, ops
 from flokit.errors import FloKitError
 from flokit.http import RequestMiddleware, handle_flokit_error, handle_http_exception
+from flokit.imports.job import ImportJob, ImportPaths
+from flokit.imports.runner import ImportRunner
 from flokit.metrics import Metrics
+from flokit.model import ImportRecord
 from flokit.pipeline.idempotency import InFlight
 from flokit.pipeline.ids import IdGenerator
 from flokit.pipeline.ingest import Ingestor
@@ -51,10 +54,12 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         pruner = asyncio.create_task(_prune_forever(svc))
+        svc.imports.start()
         try:
             yield
         finally:
             pruner.cancel()
+            await asyncio.to_thread(svc.imports.stop)
             if owned_limiter:
                 svc.limiter.close()
             if owned_store:
@@ -78,13 +83,17 @@ def create_app() -> Starlette:
 
 
 def _services(settings: Settings, store: Store, limiter: Limiter, clock: Clock) -> Services:
-    ingestor = Ingestor(
-        store=store,
-        validator=Validator(settings),
-        ids=IdGenerator(),
-        insert_id_retention_us=settings.insert_id_retention_days * DAY_US,
-    )
-    return Services(settings, store, ingestor, Metrics(), clock, limiter, InFlight())
+    retention_us = settings.insert_id_retention_days * DAY_US
+    ingestor = Ingestor(store, Validator(settings), IdGenerator(), retention_us)
+    paths = ImportPaths(settings.db_path.with_name(settings.db_path.name + ".imports"))
+    paths.root.mkdir(parents=True, exist_ok=True)
+
+    def run_job(record: ImportRecord) -> None:
+        job = ImportJob(record, store, ingestor.validator, ingestor.ids, paths, retention_us, clock)
+        job.run()
+
+    runner = ImportRunner(store, run_job, clock, stale_s=settings.import_stale_seconds)
+    return Services(settings, store, ingestor, Metrics(), clock, limiter, InFlight(), runner, paths)
 
 
 def _routes() -> list[Route]:
@@ -93,6 +102,11 @@ def _routes() -> list[Route]:
         Route("/v1/events", ingest.single_event, methods=["POST"]),
         Route("/v1/events", events.list_events, methods=["GET"]),
         Route("/v1/events/{event_id}", events.get_event, methods=["GET"]),
+        Route("/v1/imports", imports.create_import, methods=["POST"]),
+        Route("/v1/imports", imports.list_imports, methods=["GET"]),
+        Route("/v1/imports/{import_id}", imports.get_import, methods=["GET"]),
+        Route("/v1/imports/{import_id}/errors.csv", imports.import_errors, methods=["GET"]),
+        Route("/app/import", ops.import_page, methods=["GET"]),
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/readyz", ops.readyz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),

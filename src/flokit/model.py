@@ -128,3 +128,31 @@ class Appended:
     originals: list[str | None]
     rendered: Rendered | None
     replay: StoredResponse | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRecord:
+    """A CSV import job (contract §10) and its progress."""
+
+    id: str
+    workspace_id: int
+    status: str  # queued | running | completed | failed
+    dry_run: bool
+    file_sha256: str
+    file_bytes: int
+    file_name: str | None
+    duplicate_of: str | None
+    rows_total: int | None
+    rows_processed: int
+    accepted: int
+    rejected: int
+    duplicates: int
+    errors: list[dict[str, object]]  # the first 100: {"row", "event", "reason"}
+    failure: str | None
+    phase: str  # validate | store | done
+    stored_ts: int  # resume point of the store phase: last (timestamp_us, row) committed
+    stored_row: int
+    created_us: int
+    started_us: int | None
+    finished_us: int | None
+    heartbeat_us: int | None

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from flokit.imports.job import ImportPaths
+from flokit.imports.runner import ImportRunner
 from flokit.metrics import Metrics
 from flokit.pipeline.idempotency import InFlight
 from flokit.pipeline.ingest import Ingestor
@@ -26,6 +28,8 @@ class Services:
     clock: Clock
     limiter: Limiter
     in_flight: InFlight
+    imports: ImportRunner
+    import_paths: ImportPaths
 
     def now_us(self) -> int:
         return int(self.clock() * 1_000_000)

@@ -29,6 +29,8 @@ class Settings:
     idempotency_retention_hours: int = 24
     default_requests_per_minute: int = 100
     rate_limits: bool = True  # off: admit everything (trusted networks, benchmarks)
+    import_max_bytes: int = 4 * 1024 * MIB  # one CSV import file, after gunzip
+    import_stale_seconds: int = 15  # a running import silent this long is resumed elsewhere
     # Group commit: how many requests, and how many rows, one transaction may hold.
     commit_max_requests: int = 64
     commit_max_rows: int = 20_000

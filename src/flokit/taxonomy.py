@@ -5,6 +5,7 @@ Adding an event or a property rule is a change to the tables below, never to the
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable
@@ -15,12 +16,22 @@ from typing import Any
 PropertyCheck = Callable[[Any], bool]
 
 
+#: Turns a CSV cell into the property's type; a cell it cannot read stays a string, which the
+#: check then rejects with the rule's reason.
+Coerce = Callable[[str], Any]
+
+
+def _as_text(cell: str) -> Any:
+    return cell
+
+
 @dataclass(frozen=True, slots=True)
 class PropertyRule:
     """How one documented property must look wherever it appears on a taxonomy event."""
 
     check: PropertyCheck
     rule: str
+    coerce: Coerce = _as_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,18 +83,48 @@ def _matches(pattern: str) -> PropertyCheck:
     return lambda v: type(v) is str and compiled.fullmatch(v) is not None
 
 
+def _number(cell: str) -> Any:
+    for parse in (int, float):
+        try:
+            return parse(cell)
+        except ValueError:
+            pass
+    return cell
+
+
+def _integer(cell: str) -> Any:
+    try:
+        return int(cell)
+    except ValueError:
+        return cell
+
+
+def _boolean(cell: str) -> Any:
+    return {"true": True, "false": False}.get(cell.strip().lower(), cell)
+
+
+def _json_array(cell: str) -> Any:
+    try:
+        value = json.loads(cell)
+    except ValueError:
+        return cell
+    return value if isinstance(value, list) else cell
+
+
 _ID = PropertyRule(_is_short_string, "a non-empty string of at most 255 characters")
 
 PROPERTY_RULES: dict[str, PropertyRule] = {
-    "revenue": PropertyRule(_is_amount, "a finite number >= 0"),
+    "revenue": PropertyRule(_is_amount, "a finite number >= 0", _number),
     "currency": PropertyRule(_matches("[A-Z]{3}"), "three uppercase letters (ISO 4217)"),
     "country": PropertyRule(_matches("[A-Z]{2}"), "two uppercase letters (ISO 3166-1 alpha-2)"),
     "platform": PropertyRule(lambda v: v in ("ios", "android", "web"), "one of ios, android, web"),
-    "trial_length_days": PropertyRule(_is_count, "an integer >= 0"),
-    "steps_completed": PropertyRule(_is_count, "an integer >= 0"),
-    "trial_converted": PropertyRule(lambda v: type(v) is bool, "a boolean"),
+    "trial_length_days": PropertyRule(_is_count, "an integer >= 0", _integer),
+    "steps_completed": PropertyRule(_is_count, "an integer >= 0", _integer),
+    "trial_converted": PropertyRule(lambda v: type(v) is bool, "a boolean", _boolean),
     "plan_ids": PropertyRule(
-        lambda v: type(v) is list and all(type(x) is str for x in v), "an array of strings"
+        lambda v: type(v) is list and all(type(x) is str for x in v),
+        "an array of strings",
+        _json_array,
     ),
     **{
         name: _ID

@@ -61,10 +61,19 @@ class Validator:
         self.future_text = f"{settings.max_future_seconds / 3600:g} hours"
 
     def check(self, raw: msgspec.Raw | bytes, index: int, now_us: int) -> ValidEvent | Rejection:
-        """Validate one event; ``index`` only labels the rejection."""
+        """Validate one event's JSON; ``index`` only labels the rejection."""
         doc, exact = _decode_event(raw)
+        return self.check_document(doc, index, now_us, len(raw), exact)
+
+    def check_document(
+        self, doc: Any, index: int, now_us: int, size: int | None = None, exact: bool = True
+    ) -> ValidEvent | Rejection:
+        """Validate an event already decoded (a CSV row, say); ``size`` is its JSON length,
+        measured here when not given."""
+        if size is None:
+            size = len(_encode(doc))
         try:
-            return self._check(doc, len(raw), exact, now_us)
+            return self._check(doc, size, exact, now_us)
         except _Problem as problem:
             name = doc.get("event") if type(doc) is dict else None
             return Rejection(

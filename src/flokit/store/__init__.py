@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from flokit.model import (
     ApiKey,
     Appended,
     EventQuery,
     IdempotencyClaim,
+    ImportRecord,
     IssuedKey,
     KeyKind,
     Rendered,
@@ -52,6 +53,23 @@ class Store(Protocol):
     def create_workspace(self, name: str) -> tuple[Workspace, IssuedKey]: ...
     def find_workspace(self, public_id: str) -> Workspace | None: ...
     def count_workspaces(self) -> int: ...
+    def create_import(self, record: ImportRecord) -> None: ...
+    def get_import(self, workspace_id: int, import_id: str) -> ImportRecord | None: ...
+    def list_imports(self, workspace_id: int, limit: int = 100) -> list[ImportRecord]: ...
+    def find_same_file(self, workspace_id: int, sha256: str) -> ImportRecord | None: ...
+    def has_claimable_import(self, stale_before_us: int) -> bool: ...
+    def claim_import(self, now_us: int, stale_before_us: int) -> ImportRecord | None: ...
+    def update_import(self, import_id: str, **changes: Any) -> None: ...
+
+    def store_import_batch(
+        self,
+        record: ImportRecord,
+        events: Sequence[ValidEvent],
+        ids: Sequence[str],
+        received_us: int,
+        insert_id_retention_us: int,
+        resume_at: tuple[int, int],
+    ) -> tuple[int, int]: ...
     def set_workspace_limit(
         self, workspace: Workspace, requests_per_minute: int | None
     ) -> None: ...

@@ -19,6 +19,7 @@ from flokit.model import (
     Appended,
     EventQuery,
     IdempotencyClaim,
+    ImportRecord,
     IssuedKey,
     KeyKind,
     StoredEvent,
@@ -26,7 +27,7 @@ from flokit.model import (
     ValidEvent,
     Workspace,
 )
-from flokit.store import Render, sqlite_events, sqlite_idempotency
+from flokit.store import Render, sqlite_events, sqlite_idempotency, sqlite_imports
 from flokit.store.sqlite_schema import connect, migrate
 from flokit.store.sqlite_writer import GroupCommitWriter
 
@@ -205,6 +206,46 @@ class SqliteStore:
             .fetchone()
         )
         return _key(row) if row else None
+
+    # -- imports -----------------------------------------------------------------------------
+
+    def create_import(self, record: ImportRecord) -> None:
+        self.write_sync(lambda conn: sqlite_imports.insert(conn, record))
+
+    def get_import(self, workspace_id: int, import_id: str) -> ImportRecord | None:
+        return sqlite_imports.get(self._reader(), workspace_id, import_id)
+
+    def list_imports(self, workspace_id: int, limit: int = 100) -> list[ImportRecord]:
+        return sqlite_imports.recent(self._reader(), workspace_id, limit)
+
+    def find_same_file(self, workspace_id: int, sha256: str) -> ImportRecord | None:
+        return sqlite_imports.same_file(self._reader(), workspace_id, sha256)
+
+    def has_claimable_import(self, stale_before_us: int) -> bool:
+        return sqlite_imports.claimable(self._reader(), stale_before_us)
+
+    def claim_import(self, now_us: int, stale_before_us: int) -> ImportRecord | None:
+        return self.write_sync(lambda conn: sqlite_imports.claim(conn, now_us, stale_before_us))
+
+    def update_import(self, import_id: str, **changes: Any) -> None:
+        self.write_sync(lambda conn: sqlite_imports.update(conn, import_id, changes))
+
+    def store_import_batch(
+        self,
+        record: ImportRecord,
+        events: Sequence[ValidEvent],
+        ids: Sequence[str],
+        received_us: int,
+        insert_id_retention_us: int,
+        resume_at: tuple[int, int],
+    ) -> tuple[int, int]:
+        expires = received_us + insert_id_retention_us
+        return self.write_sync(
+            lambda conn: sqlite_imports.store_batch(
+                conn, record, events, ids, received_us, expires, resume_at
+            ),
+            rows=len(events),
+        )
 
     # -- workspaces and keys ---------------------------------------------------------------
 

@@ -66,6 +66,35 @@ MIGRATIONS: list[list[str]] = [
         ) WITHOUT ROWID""",
         "CREATE INDEX idempotency_expiry ON idempotency(expires_us)",
     ],
+    [
+        # CSV import jobs (contract §10); stored_ts/stored_row is the store phase's resume point.
+        """CREATE TABLE imports (
+            id TEXT PRIMARY KEY,
+            workspace_id INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            dry_run INTEGER NOT NULL,
+            file_sha256 TEXT NOT NULL,
+            file_bytes INTEGER NOT NULL,
+            file_name TEXT,
+            duplicate_of TEXT,
+            rows_total INTEGER,
+            rows_processed INTEGER NOT NULL,
+            accepted INTEGER NOT NULL,
+            rejected INTEGER NOT NULL,
+            duplicates INTEGER NOT NULL,
+            errors TEXT NOT NULL,
+            failure TEXT,
+            phase TEXT NOT NULL,
+            stored_ts INTEGER NOT NULL,
+            stored_row INTEGER NOT NULL,
+            created_us INTEGER NOT NULL,
+            started_us INTEGER,
+            finished_us INTEGER,
+            heartbeat_us INTEGER
+        )""",
+        "CREATE INDEX imports_workspace ON imports(workspace_id, created_us)",
+        "CREATE INDEX imports_file ON imports(workspace_id, file_sha256)",
+    ],
 ]
 
 

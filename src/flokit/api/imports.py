@@ -1,0 +1,178 @@
+"""``/v1/imports``: CSV historical imports ("Data → Import", contract §10)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from flokit.errors import InvalidRequest, NotFound, UnsupportedMediaType
+from flokit.http import json_response, note
+from flokit.imports.csvfile import BadFile
+from flokit.imports.job import START
+from flokit.imports.upload import Received, inspect, receive
+from flokit.keys import new_public_id
+from flokit.model import ApiKey, ImportRecord
+from flokit.pipeline.auth import authenticate, require_write
+from flokit.services import Services, services
+from flokit.timestamps import format_iso
+
+_CSV_TYPES = {"text/csv", "application/csv", "text/plain", "application/octet-stream"}
+
+
+def import_json(record: ImportRecord) -> dict[str, Any]:
+    """An import as the API shows it."""
+    return {
+        "import_id": record.id,
+        "status": record.status,
+        "phase": record.phase,
+        "dry_run": record.dry_run,
+        "file_name": record.file_name,
+        "file_bytes": record.file_bytes,
+        "duplicate_of": record.duplicate_of,
+        "rows_total": record.rows_total,
+        "rows_processed": record.rows_processed,
+        "accepted": record.accepted,
+        "rejected": record.rejected,
+        "duplicates": record.duplicates,
+        "created_at": format_iso(record.created_us),
+        "started_at": _iso(record.started_us),
+        "finished_at": _iso(record.finished_us),
+        "errors": record.errors,
+        "errors_url": f"/v1/imports/{record.id}/errors.csv",
+        "failure": record.failure,
+    }
+
+
+def _iso(micros: int | None) -> str | None:
+    return format_iso(micros) if micros is not None else None
+
+
+async def create_import(request: Request) -> Response:
+    """Stream the CSV to disk, check its header, and queue the job: 202 with its Location."""
+    note(request, route="imports_create")
+    svc = services(request)
+    key = authenticate(request.headers, svc.store)
+    require_write(key)
+    dry_run = request.query_params.get("dry_run", "false").lower() in ("true", "1", "yes")
+    import_id = new_public_id("imp_")
+    received, file_name = await _receive_file(request, svc, import_id)
+    try:
+        inspect(received.path)
+    except BadFile as exc:
+        received.path.unlink(missing_ok=True)
+        raise InvalidRequest(str(exc), field="file") from None
+    same = None if dry_run else svc.store.find_same_file(key.workspace_id, received.sha256)
+    record = _new_record(key, import_id, received, file_name, dry_run, same, svc.now_us())
+    await run_in_threadpool(svc.store.create_import, record)
+    body = import_json(record)
+    if same is not None:
+        received.path.unlink(missing_ok=True)
+        body["message"] = f"This file was already imported as {same.id}; nothing was stored again"
+        return json_response(body, 200)
+    svc.imports.wake()
+    return json_response(body, 202, {"Location": f"/v1/imports/{import_id}"})
+
+
+def _new_record(
+    key: ApiKey,
+    import_id: str,
+    received: Received,
+    file_name: str | None,
+    dry_run: bool,
+    same: ImportRecord | None,
+    now_us: int,
+) -> ImportRecord:
+    done = same is not None
+    return ImportRecord(
+        id=import_id,
+        workspace_id=key.workspace_id,
+        status="completed" if done else "queued",
+        dry_run=dry_run,
+        file_sha256=received.sha256,
+        file_bytes=received.size,
+        file_name=file_name,
+        duplicate_of=same.id if same else None,
+        rows_total=same.rows_total if same else None,
+        rows_processed=0,
+        accepted=0,
+        rejected=0,
+        duplicates=0,
+        errors=[],
+        failure=None,
+        phase="done" if done else "validate",
+        stored_ts=START,
+        stored_row=0,
+        created_us=now_us,
+        started_us=None,
+        finished_us=now_us if done else None,
+        heartbeat_us=None,
+    )
+
+
+async def _receive_file(
+    request: Request, svc: Services, import_id: str
+) -> tuple[Received, str | None]:
+    """The upload on disk: a raw CSV body, or the ``file`` field of a multipart form."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    dest = svc.import_paths.upload(import_id)
+    limit = svc.settings.import_max_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit * 2:  # even gzip cannot shrink it enough
+        from flokit.errors import PayloadTooLarge
+
+        raise PayloadTooLarge(f"The import file exceeds the limit of {limit} bytes")
+    if media in _CSV_TYPES:
+        return await receive(request.stream(), dest, limit), None
+    if media == "multipart/form-data":
+        async with request.form(max_files=1, max_fields=5) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise InvalidRequest("The form must carry the CSV in a `file` field", field="file")
+            return await receive(_chunks(upload), dest, limit), upload.filename
+    raise UnsupportedMediaType(
+        f"Send the file as text/csv or multipart/form-data (got {media or 'none'})"
+    )
+
+
+async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+    while chunk := await upload.read(1 << 20):
+        yield chunk
+
+
+def _own_import(request: Request) -> tuple[Services, ImportRecord]:
+    svc = services(request)
+    key = authenticate(request.headers, svc.store)
+    import_id = request.path_params["import_id"]
+    record = svc.store.get_import(key.workspace_id, import_id)
+    if record is None:
+        raise NotFound(f"No import {import_id} in this workspace")
+    return svc, record
+
+
+async def get_import(request: Request) -> Response:
+    note(request, route="imports_get")
+    _, record = _own_import(request)
+    return json_response(import_json(record))
+
+
+async def import_errors(request: Request) -> Response:
+    """Every rejected row as it was in the file, plus its row number and reason."""
+    note(request, route="imports_errors")
+    svc, record = _own_import(request)
+    path = svc.import_paths.errors(record.id)
+    if record.phase == "validate" or not path.exists():
+        raise NotFound(f"Import {record.id} has no errors file (yet)")
+    return FileResponse(path, media_type="text/csv", filename=f"{record.id}-errors.csv")
+
+
+async def list_imports(request: Request) -> Response:
+    note(request, route="imports_list")
+    svc = services(request)
+    key = authenticate(request.headers, svc.store)
+    records = svc.store.list_imports(key.workspace_id)
+    return json_response({"imports": [import_json(r) for r in records]})

@@ -1,0 +1,70 @@
+"""The import runner: one background thread per server process that claims and runs jobs.
+
+Jobs are claimed in the database, so with several workers each job runs once; a job whose
+process died (no heartbeat for ``stale_s``) is claimed again and resumes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from flokit.model import ImportRecord
+from flokit.store import Store
+
+log = logging.getLogger("flokit.imports")
+
+
+class ImportRunner:
+    """Runs import jobs one at a time, off the request path."""
+
+    def __init__(
+        self,
+        store: Store,
+        run_job: Callable[[ImportRecord], None],
+        clock: Callable[[], float],
+        *,
+        stale_s: float,
+        poll_s: float = 1.0,
+    ) -> None:
+        self.store, self.run_job, self.clock = store, run_job, clock
+        self.stale_s, self.poll_s = stale_s, poll_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="flokit-imports", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        """A job was queued: look now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop after the current job (a job cut short resumes on the next start)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                record = self._claim()
+            except Exception:  # the store is closing or unreachable: try again later
+                log.exception("claiming an import failed")
+                record = None
+            if record is None:
+                self._wake.wait(self.poll_s)
+                self._wake.clear()
+                continue
+            log.info("import %s: running (phase %s)", record.id, record.phase)
+            self.run_job(record)
+
+    def _claim(self) -> ImportRecord | None:
+        now = self.clock()
+        now_us, stale_us = int(now * 1e6), int((now - self.stale_s) * 1e6)
+        if not self.store.has_claimable_import(stale_us):  # a cheap read before any write
+            return None
+        return self.store.claim_import(now_us, stale_us)

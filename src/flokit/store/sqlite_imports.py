@@ -1,0 +1,120 @@
+"""Import jobs in SQLite: their records, claiming, progress, and the store-phase commits."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+import msgspec
+
+from flokit.model import ImportRecord, ValidEvent
+from flokit.store import sqlite_events
+
+COLUMNS = [f.name for f in fields(ImportRecord)]
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM imports"
+#: Fields a job may change; everything else is fixed when the import is created.
+MUTABLE = frozenset(COLUMNS) - {
+    "id",
+    "workspace_id",
+    "dry_run",
+    "file_sha256",
+    "file_bytes",
+    "file_name",
+    "created_us",
+}
+
+
+def _record(row: Sequence[Any]) -> ImportRecord:
+    values = dict(zip(COLUMNS, row, strict=True))
+    values["dry_run"] = bool(values["dry_run"])
+    values["errors"] = msgspec.json.decode(values["errors"])
+    return ImportRecord(**values)
+
+
+def _column_value(name: str, value: Any) -> Any:
+    return msgspec.json.encode(value).decode() if name == "errors" else value
+
+
+def insert(conn: sqlite3.Connection, record: ImportRecord) -> None:
+    marks = ", ".join("?" * len(COLUMNS))
+    values = [_column_value(name, getattr(record, name)) for name in COLUMNS]
+    conn.execute(f"INSERT INTO imports ({', '.join(COLUMNS)}) VALUES ({marks})", values)
+
+
+def update(conn: sqlite3.Connection, import_id: str, changes: dict[str, Any]) -> None:
+    unknown = set(changes) - MUTABLE
+    if unknown:
+        raise ValueError(f"import fields {sorted(unknown)} cannot change")
+    assignments = ", ".join(f"{name} = ?" for name in changes)
+    values = [_column_value(name, value) for name, value in changes.items()]
+    conn.execute(f"UPDATE imports SET {assignments} WHERE id = ?", (*values, import_id))
+
+
+def get(conn: sqlite3.Connection, workspace_id: int, import_id: str) -> ImportRecord | None:
+    row = conn.execute(f"{_SELECT} WHERE id = ? AND workspace_id = ?", (import_id, workspace_id))
+    found = row.fetchone()
+    return _record(found) if found else None
+
+
+def recent(conn: sqlite3.Connection, workspace_id: int, limit: int) -> list[ImportRecord]:
+    rows = conn.execute(
+        f"{_SELECT} WHERE workspace_id = ? ORDER BY created_us DESC, id DESC LIMIT ?",
+        (workspace_id, limit),
+    )
+    return [_record(row) for row in rows]
+
+
+def same_file(conn: sqlite3.Connection, workspace_id: int, sha256: str) -> ImportRecord | None:
+    """An earlier real (not dry-run) import of the identical file that did not fail."""
+    row = conn.execute(
+        f"{_SELECT} WHERE workspace_id = ? AND file_sha256 = ? AND dry_run = 0"
+        " AND status != 'failed' AND duplicate_of IS NULL ORDER BY created_us LIMIT 1",
+        (workspace_id, sha256),
+    ).fetchone()
+    return _record(row) if row else None
+
+
+def claimable(conn: sqlite3.Connection, stale_before_us: int) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM imports WHERE status = 'queued'"
+        " OR (status = 'running' AND heartbeat_us < ?) LIMIT 1",
+        (stale_before_us,),
+    ).fetchone()
+    return row is not None
+
+
+def claim(conn: sqlite3.Connection, now_us: int, stale_before_us: int) -> ImportRecord | None:
+    """Take the oldest queued job, or a running one whose process stopped beating."""
+    row = conn.execute(
+        "UPDATE imports SET status = 'running', heartbeat_us = ?1,"
+        " started_us = coalesce(started_us, ?1) WHERE id = (SELECT id FROM imports"
+        " WHERE status = 'queued' OR (status = 'running' AND heartbeat_us < ?2)"
+        " ORDER BY created_us LIMIT 1) RETURNING id, workspace_id",
+        (now_us, stale_before_us),
+    ).fetchone()
+    return get(conn, row[1], row[0]) if row else None
+
+
+def store_batch(
+    conn: sqlite3.Connection,
+    record: ImportRecord,
+    events: Sequence[ValidEvent],
+    ids: Sequence[str],
+    received_us: int,
+    insert_id_expires_us: int,
+    resume_at: tuple[int, int],
+) -> tuple[int, int]:
+    """Store one sorted slice of an import and move its resume point in the same transaction,
+    so a crash never stores a slice twice nor skips one. (new events, duplicates) stored."""
+    originals = sqlite_events.insert_events(
+        conn, record.workspace_id, events, ids, received_us, insert_id_expires_us
+    )
+    duplicates = len(originals) - originals.count(None)
+    conn.execute(
+        "UPDATE imports SET stored_ts = ?, stored_row = ?, accepted = accepted + ?,"
+        " duplicates = duplicates + ?, heartbeat_us = ? WHERE id = ?",
+        (*resume_at, len(events), duplicates, received_us, record.id),
+    )
+    return len(events) - duplicates, duplicates
