@@ -121,6 +121,40 @@ _SCHEMAS: dict[str, Any] = {
             "next_cursor": _STRING_OR_NULL,
         },
     },
+    "Import": {
+        "type": "object",
+        "properties": {
+            "import_id": {"type": "string", "pattern": "^imp_"},
+            "status": {"enum": ["queued", "running", "completed", "failed"]},
+            "phase": {"enum": ["validate", "store", "done"]},
+            "dry_run": {"type": "boolean"},
+            "file_name": _STRING_OR_NULL,
+            "file_bytes": {"type": "integer"},
+            "duplicate_of": _STRING_OR_NULL,
+            "rows_total": {"type": ["integer", "null"]},
+            "rows_processed": {"type": "integer"},
+            "accepted": {"type": "integer"},
+            "rejected": {"type": "integer"},
+            "duplicates": {"type": "integer"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "started_at": {"type": ["string", "null"], "format": "date-time"},
+            "finished_at": {"type": ["string", "null"], "format": "date-time"},
+            "errors": {
+                "type": "array",
+                "maxItems": 100,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "row": {"type": "integer", "minimum": 1},
+                        "event": _STRING_OR_NULL,
+                        "reason": {"type": "string"},
+                    },
+                },
+            },
+            "errors_url": {"type": "string"},
+            "failure": _STRING_OR_NULL,
+        },
+    },
     "Error": {
         "type": "object",
         "required": ["error", "message"],
@@ -141,6 +175,10 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
         "schema": schema,
         "description": description,
     }
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
 _INGEST_HEADERS = [
@@ -219,6 +257,68 @@ OPENAPI: dict[str, Any] = {
                     **_errors("400", "401", "500"),
                 },
             },
+        },
+        "/v1/imports": {
+            "post": {
+                "summary": "Upload a CSV file of historical events (contract §10)",
+                "security": _SECURED,
+                "parameters": [
+                    _query("dry_run", {"type": "boolean"}, "Validate every row, store nothing")
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "text/csv": {"schema": {"type": "string"}},
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"file": {"type": "string", "format": "binary"}},
+                            }
+                        },
+                    },
+                },
+                "responses": {
+                    "202": _json(_ref("Import"), "Queued; Location names the import"),
+                    "200": _json(_ref("Import"), "The identical file was imported already"),
+                    **_errors("400", "401", "403", "413", "415", "500"),
+                },
+            },
+            "get": {
+                "summary": "The workspace's imports, newest first",
+                "security": _SECURED,
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {"imports": {"type": "array", "items": _ref("Import")}},
+                        },
+                        "Imports",
+                    ),
+                    **_errors("401", "500"),
+                },
+            },
+        },
+        "/v1/imports/{import_id}": {
+            "get": {
+                "summary": "One import and its progress",
+                "security": _SECURED,
+                "parameters": [_path("import_id")],
+                "responses": {
+                    "200": _json(_ref("Import"), "The import"),
+                    **_errors("401", "404", "500"),
+                },
+            }
+        },
+        "/v1/imports/{import_id}/errors.csv": {
+            "get": {
+                "summary": "Every rejected row as it was in the file, plus row and reason",
+                "security": _SECURED,
+                "parameters": [_path("import_id")],
+                "responses": {
+                    "200": {"description": "CSV", "content": {"text/csv": {}}},
+                    **_errors("401", "404", "500"),
+                },
+            }
         },
         "/v1/events/{event_id}": {
             "get": {
