@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import msgspec
 import typer
 import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from flokit.imports.client import ImportClient, ImportFailed, summary
 from flokit.model import ApiKey, IssuedKey, KeyKind, Workspace
 from flokit.settings import Settings
 from flokit.store import Store, open_store
 from flokit.timestamps import format_iso
 
-app = typer.Typer(help="FloKit Events API: ingest server and administration.", no_args_is_help=True)
+app = typer.Typer(
+    help="FloKit Events API: ingest server, administration, imports.", no_args_is_help=True
+)
 workspaces_app = typer.Typer(help="Create workspaces, set their limits.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list, revoke and rotate API keys.", no_args_is_help=True)
 app.add_typer(workspaces_app, name="workspaces")
@@ -211,6 +216,40 @@ def keys_rotate(key_id: str, db: DbOption = None, as_json: JsonOption = False) -
     if issued is None:
         raise _fail(f"no live key {key_id}")
     _show_issued(issued, as_json)
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV file (.csv or .csv.gz)")
+    ],
+    url: Annotated[
+        str, typer.Option(envvar="FLOKIT_URL", help="Server, e.g. http://127.0.0.1:8080")
+    ],
+    key: Annotated[str, typer.Option(envvar="FLOKIT_API_KEY", help="Read-write API key")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate every row, store nothing")
+    ] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow the import to its end")] = False,
+) -> None:
+    """Import historical events from a CSV file (Data → Import), with progress bars."""
+    client = ImportClient(url.rstrip("/"), key, err)
+    started = time.monotonic()
+    try:
+        job = client.upload(file, dry_run)
+        if job.get("duplicate_of"):
+            out.print(job.get("message", ""))
+        if not wait:
+            out.print(f"import {job['import_id']}: {job['status']} (--wait follows it)")
+            return
+        job = client.follow(job)
+    except (ImportFailed, httpx.HTTPError) as exc:
+        raise _fail(str(exc)) from None
+    out.print(summary(job, time.monotonic() - started))
+    if job["rejected"]:
+        out.print(f"rejected rows: {client.download_errors(job, file)}")
+    if job["status"] == "failed":
+        raise _fail(f"import {job['import_id']} failed: {job['failure']}")
 
 
 _LOG_CONFIG: dict[str, Any] = {
