@@ -1,0 +1,267 @@
+"""CSV imports over the API (contract §10): rows, errors, order, duplicates, bad files."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from imports_helpers import csv_rows, wait_done
+from starlette.testclient import TestClient
+
+from flokit.app import build_app
+from flokit.settings import Settings
+from flokit.store import open_store
+
+from conftest import Api
+
+GOOD = [
+    "paywall_viewed,2024-03-15T14:20:00Z,u1,,,,pw1,,,,",
+    'subscription_started,2024-03-10T09:00:00+01:00,u1,,,"{""store"": ""apple"", ""n"": 1}",,plan,49.99,USD,t1',
+    "trial_started,2024-03-12T00:00:00Z,u2,,ins-1,,,plan,,,",
+]
+BAD = [
+    "subscription_started,2024-03-10T14:20:00Z,u1,,,,,plan,49.99,,t2",  # no currency
+    "trial_started,2024-03-01,u1,,,,,plan,,,",  # date only
+    "paywall_viewed,2024-03-15T14:20:00Z",  # ragged
+    "custom,2024-03-15T14:20:00Z,u3,,,{not json,,,,,",  # properties not JSON
+]
+
+
+def upload(api: Api, body: bytes, key: str | None = None, query: str = "", **headers: str) -> Any:
+    sent = {"Authorization": f"Bearer {key or api.rw}", "Content-Type": "text/csv", **headers}
+    return api.client.post(f"/v1/imports{query}", content=body, headers=sent)
+
+
+def get(api: Api) -> Any:
+    return lambda path: api.client.get(path, headers=api.headers())
+
+
+def run(api: Api, body: bytes, **kwargs: Any) -> dict[str, Any]:
+    response = upload(api, body, **kwargs)
+    assert response.status_code == 202, response.text
+    assert response.headers["Location"] == f"/v1/imports/{response.json()['import_id']}"
+    return wait_done(get(api), response.json()["import_id"])
+
+
+def stored(api: Api) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = api.client.get(
+        "/v1/events?limit=1000", headers=api.headers()
+    ).json()["events"]
+    return events[::-1]  # in the order they were stored
+
+
+def test_good_and_bad_rows(api: Api) -> None:
+    job = run(api, csv_rows(*GOOD, *BAD))
+    assert (
+        job["status"],
+        job["rows_total"],
+        job["accepted"],
+        job["rejected"],
+        job["duplicates"],
+    ) == ("completed", 7, 3, 4, 0)
+    assert job["errors"] == [
+        {"row": 4, "event": "subscription_started", "reason": "Missing required field: currency"},
+        {
+            "row": 5,
+            "event": "trial_started",
+            "reason": "Invalid field: timestamp must be an ISO 8601 "
+            "date-time with a timezone, like 2024-03-15T14:20:00Z",
+        },
+        {"row": 6, "event": "paywall_viewed", "reason": "Row has 2 cells; the header has 11"},
+        {"row": 7, "event": "custom", "reason": "Invalid field: properties must be a JSON object"},
+    ]
+    assert job["started_at"] and job["finished_at"]
+
+
+def test_errors_csv_holds_every_rejected_row_as_it_was(api: Api) -> None:
+    job = run(api, csv_rows(*GOOD, *BAD))
+    response = api.client.get(job["errors_url"], headers=api.headers())
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert rows[0][-2:] == ["row", "reason"]
+    assert [r[-2] for r in rows[1:]] == ["4", "5", "6", "7"]
+    assert rows[1][:-2] == next(csv.reader([BAD[0]]))
+    assert rows[3][:-2] == ["paywall_viewed", "2024-03-15T14:20:00Z"]
+
+
+def test_events_are_stored_in_timestamp_order_and_read_back_coerced(api: Api) -> None:
+    run(api, csv_rows(*GOOD))
+    events = stored(api)
+    assert [e["event"] for e in events] == [
+        "subscription_started",
+        "trial_started",
+        "paywall_viewed",
+    ]
+    subscription = events[0]
+    assert subscription["timestamp"] == "2024-03-10T08:00:00Z"
+    assert subscription["properties"] == {
+        "store": "apple",
+        "n": 1,
+        "plan_id": "plan",
+        "revenue": 49.99,
+        "currency": "USD",
+        "transaction_id": "t1",
+    }
+    assert events[1]["insert_id"] == "ins-1"
+
+
+def test_other_property_cells_stay_strings_and_types_are_coerced(api: Api) -> None:
+    header = "event,timestamp,user_id,properties.trial_length_days,properties.trial_converted"
+    run(
+        api,
+        csv_rows("custom,2024-03-12T00:00:00Z,u2,7,TRUE,007", header=header + ",properties.code"),
+    )
+    assert stored(api)[0]["properties"] == {
+        "trial_length_days": 7,
+        "trial_converted": True,
+        "code": "007",
+    }
+
+
+def test_dry_run_validates_and_stores_nothing(api: Api) -> None:
+    job = run(api, csv_rows(*GOOD, *BAD), query="?dry_run=true")
+    assert (job["dry_run"], job["accepted"], job["rejected"]) == (True, 3, 4)
+    assert stored(api) == []
+
+
+def test_the_same_file_again_stores_nothing_and_says_so(api: Api) -> None:
+    first = run(api, csv_rows(*GOOD))
+    again = upload(api, csv_rows(*GOOD))
+    assert again.status_code == 200
+    assert (
+        again.json()["duplicate_of"] == first["import_id"]
+        and "already imported" in again.json()["message"]
+    )
+    assert len(stored(api)) == 3
+
+
+def test_rows_seen_before_are_duplicates(api: Api) -> None:
+    run(api, csv_rows(*GOOD))
+    job = run(api, csv_rows(*GOOD, "paywall_viewed,2024-03-16T14:20:00Z,u9,,,,pw1,,,,"))
+    assert (job["accepted"], job["duplicates"]) == (4, 2)  # revenue txn t1 and insert_id ins-1
+    assert len(stored(api)) == 3 + 2
+
+
+def test_gzip_and_multipart_uploads(api: Api) -> None:
+    job = run(api, gzip.compress(csv_rows(GOOD[0])), **{"Content-Encoding": "gzip"})
+    assert job["accepted"] == 1
+    response = api.client.post(
+        "/v1/imports",
+        headers={"Authorization": f"Bearer {api.rw}"},
+        files={"file": ("events.csv", csv_rows(GOOD[2]), "text/csv")},
+    )
+    assert response.status_code == 202 and response.json()["file_name"] == "events.csv"
+    assert wait_done(get(api), response.json()["import_id"])["accepted"] == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "empty"),
+        (b"\n\nevent,timestamp\n", "no header"),
+        (b"ev\xffent,timestamp\n", "not UTF-8"),
+        (b"user_id,timestamp\nu,2024-01-01T00:00:00Z\n", "no 'event' column"),
+        (b"event,user_id\nx,u\n", "no 'timestamp' column"),
+        (b"event,timestamp,colour\n", "Unknown column 'colour'"),
+        (b"event,timestamp,event\n", "appears twice"),
+    ],
+    ids=[
+        "empty",
+        "blank header",
+        "not utf8",
+        "no event",
+        "no timestamp",
+        "unknown column",
+        "twice",
+    ],
+)
+def test_bad_files_get_400(api: Api, body: bytes, reason: str) -> None:
+    response = upload(api, body)
+    assert response.status_code == 400 and reason in response.json()["message"]
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_rows_that_are_not_utf8_are_row_errors(api: Api) -> None:
+    job = run(
+        api, b"event,timestamp,user_id\nx,2024-03-15T14:20:00Z,u\xff\nx,2024-03-15T14:20:00Z,u\n"
+    )
+    assert (job["accepted"], job["rejected"]) == (1, 1)
+    assert job["errors"][0] == {"row": 1, "event": "x", "reason": "Row is not valid UTF-8"}
+
+
+def test_wrong_media_type_and_read_only_key(api: Api) -> None:
+    assert upload(api, b"{}", **{"Content-Type": "application/json"}).status_code == 415
+    assert upload(api, csv_rows(GOOD[0]), key=api.ro).status_code == 403
+    form = api.client.post(
+        "/v1/imports",
+        headers={"Authorization": f"Bearer {api.rw}"},
+        files={"other": ("a.csv", b"x")},
+    )
+    assert form.status_code == 400 and "file" in form.json()["message"]
+
+
+def test_list_and_workspace_isolation(api: Api) -> None:
+    first = run(api, csv_rows(GOOD[0]))
+    second = run(api, csv_rows(GOOD[1]))
+    listed = api.client.get("/v1/imports", headers=api.headers(api.ro)).json()["imports"]
+    assert [i["import_id"] for i in listed] == [second["import_id"], first["import_id"]]
+    _, other = api.store.create_workspace("other")
+    hidden = api.client.get(f"/v1/imports/{first['import_id']}", headers=api.headers(other.secret))
+    assert hidden.status_code == 404
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
+    settings = Settings(
+        db_path=tmp_path / "s.db",
+        log_requests=False,
+        import_max_bytes=1000,
+        default_requests_per_minute=2,
+    )
+    store = open_store(settings)
+    _, issued = store.create_workspace("w")
+    try:
+        with TestClient(build_app(settings, store=store)) as client:
+            yield client, issued.secret
+    finally:
+        store.close()
+
+
+def test_file_over_the_limit_is_413(small: tuple[TestClient, str]) -> None:
+    client, key = small
+    body = csv_rows(*[GOOD[0]] * 40)
+    response = client.post(
+        "/v1/imports",
+        content=body,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 413 and "1000 bytes" in response.json()["message"]
+    bomb = gzip.compress(csv_rows() + b"x" * 10_000_000)
+    response = client.post(
+        "/v1/imports",
+        content=bomb,
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Content-Type": "text/csv",
+            "Content-Encoding": "gzip",
+        },
+    )
+    assert response.status_code == 413
+
+
+def test_imports_do_not_spend_the_live_quota(small: tuple[TestClient, str]) -> None:
+    client, key = small
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "text/csv"}
+    for row in GOOD:
+        assert client.post("/v1/imports", content=csv_rows(row), headers=headers).status_code == 202
+    ingest = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    batch = {"events": [{"event": "x", "user_id": "u", "timestamp": "2024-03-15T14:20:00Z"}]}
+    answers = [
+        client.post("/v1/batch/events", json=batch, headers=ingest).status_code for _ in range(2)
+    ]
+    assert answers == [200, 200]
