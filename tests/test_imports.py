@@ -21,7 +21,8 @@ from conftest import Api
 
 GOOD = [
     "paywall_viewed,2024-03-15T14:20:00Z,u1,,,,pw1,,,,",
-    'subscription_started,2024-03-10T09:00:00+01:00,u1,,,"{""store"": ""apple"", ""n"": 1}",,plan,49.99,USD,t1',
+    'subscription_started,2024-03-10T09:00:00+01:00,u1,,,"{""store"": ""apple"", ""n"": 1}",'
+    ",plan,49.99,USD,t1",
     "trial_started,2024-03-12T00:00:00Z,u2,,ins-1,,,plan,,,",
 ]
 BAD = [
