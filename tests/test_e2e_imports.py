@@ -1,0 +1,118 @@
+"""Imports end to end: the CLI against a real server, and a kill -9 in the middle of a job."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+from imports_helpers import wait_done
+
+from server import FLOKIT, Server, cli
+
+
+def write_csv(path: Path, rows: int, bad_every: int = 0) -> int:
+    """``rows`` events with unique user ids, timestamps out of order; the count of valid ones."""
+    valid = 0
+    with path.open("w") as out:
+        out.write("event,timestamp,user_id,properties.paywall_id\n")
+        for i in range(rows):
+            day, hour = 1 + (i * 7919) % 28, (i * 31) % 24
+            stamp = f"2024-03-{day:02d}T{hour:02d}:00:00Z"
+            if bad_every and i % bad_every == 0:
+                stamp = stamp[:10]
+            else:
+                valid += 1
+            out.write(f"paywall_viewed,{stamp},user{i},pw\n")
+    return valid
+
+
+def flokit_import(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*FLOKIT, "import", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+
+
+def test_cli_import_with_wait(tmp_path: Path) -> None:
+    db = tmp_path / "cli.db"
+    key = cli(db, "workspaces", "create", "w")["api_key"]
+    data = tmp_path / "events.csv"
+    valid = write_csv(data, 500, bad_every=50)
+    server = Server(db)
+    try:
+        done = flokit_import(str(data), "--url", server.url, "--key", key, "--wait")
+        again = flokit_import(str(data), "--url", server.url, "--key", key, "--wait")
+        dry = flokit_import(str(data), "--url", server.url, "--key", key, "--dry-run")
+        refused = flokit_import(
+            str(tmp_path / "events.csv"), "--url", server.url, "--key", "fk_rw_bad"
+        )
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr
+    assert "completed" in done.stdout and f"{valid:,}" in done.stdout and "10" in done.stdout
+    errors = tmp_path / "events.csv.errors.csv"
+    assert "rejected rows:" in done.stdout and errors.exists()
+    assert len(errors.read_text().splitlines()) == 1 + 10
+    assert again.returncode == 0 and "already imported" in again.stdout
+    assert dry.returncode == 0 and "queued" in dry.stdout
+    assert refused.returncode == 1 and "401" in refused.stderr
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (valid,)
+
+
+def test_a_killed_import_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
+    db = tmp_path / "resume.db"
+    key = cli(db, "workspaces", "create", "w")["api_key"]
+    data = tmp_path / "big.csv"
+    valid = write_csv(data, 120_000, bad_every=100)
+    auth = {"Authorization": f"Bearer {key}"}
+    env = {"FLOKIT_IMPORT_STALE_SECONDS": "1"}
+    server = Server(db, workers=2, env=env)
+    try:
+        with data.open("rb") as body:
+            created = httpx.post(
+                f"{server.url}/v1/imports",
+                content=body,
+                timeout=60,
+                headers={**auth, "Content-Type": "text/csv"},
+            )
+        import_id = created.json()["import_id"]
+        job = _wait_for_store_phase(server.url, auth, import_id)
+    finally:
+        server.kill()
+    assert job["phase"] == "store" and 0 < job["accepted"] < valid, job
+    restarted = Server(db, workers=2, env=env)
+    try:
+        final = wait_done(
+            lambda path: httpx.get(f"{restarted.url}{path}", headers=auth), import_id, 120
+        )
+    finally:
+        restarted.stop()
+    assert (final["status"], final["accepted"], final["rejected"]) == ("completed", valid, 1200)
+    with sqlite3.connect(db) as conn:
+        count, distinct = conn.execute(
+            "SELECT count(*), count(DISTINCT user_id) FROM events"
+        ).fetchone()
+        ordered = [r[0] for r in conn.execute("SELECT timestamp_us FROM events ORDER BY seq")]
+    assert count == distinct == valid
+    assert ordered == sorted(ordered)
+
+
+def _wait_for_store_phase(url: str, auth: dict[str, str], import_id: str) -> dict[str, Any]:
+    for _ in range(2000):
+        job: dict[str, Any] = httpx.get(f"{url}/v1/imports/{import_id}", headers=auth).json()
+        if (
+            (job["phase"] == "store"
+            and job["accepted"] > 0)
+            or (job["status"] != "queued"
+            and job["phase"] == "done")
+        ):
+            return job
+    raise AssertionError("the import never reached its store phase")
