@@ -27,7 +27,11 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-test: lint
+# The import page is tested in Debian's chromium, driven by Playwright (no browser downloads).
+/usr/bin/chromium:
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: lint /usr/bin/chromium
 	$(BIN)/pytest
 
 bench: $(VENV)/.dev

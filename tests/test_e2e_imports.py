@@ -108,11 +108,8 @@ def test_a_killed_import_resumes_without_loss_or_duplicates(tmp_path: Path) -> N
 def _wait_for_store_phase(url: str, auth: dict[str, str], import_id: str) -> dict[str, Any]:
     for _ in range(2000):
         job: dict[str, Any] = httpx.get(f"{url}/v1/imports/{import_id}", headers=auth).json()
-        if (
-            (job["phase"] == "store"
-            and job["accepted"] > 0)
-            or (job["status"] != "queued"
-            and job["phase"] == "done")
+        if (job["phase"] == "store" and job["accepted"] > 0) or (
+            job["status"] != "queued" and job["phase"] == "done"
         ):
             return job
     raise AssertionError("the import never reached its store phase")

@@ -1,0 +1,73 @@
+"""Data → Import in a real headless browser (Debian's chromium driven by Playwright)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect, sync_playwright
+
+from server import Server, cli
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+def test_upload_a_file_and_see_the_outcome(browser: Browser, tmp_path: Path) -> None:
+    db = tmp_path / "page.db"
+    key = cli(db, "workspaces", "create", "w")["api_key"]
+    data = tmp_path / "mixed.csv"
+    data.write_text(
+        "event,timestamp,user_id,properties.paywall_id\n"
+        "paywall_viewed,2024-03-15T14:20:00Z,u1,pw\n"
+        "paywall_viewed,2024-03-14T14:20:00Z,u2,pw\n"
+        "paywall_viewed,2024-03-15,u3,pw\n"
+        "paywall_viewed,2024-03-16T14:20:00Z,u4,\n"
+    )
+    server = Server(db)
+    try:
+        page = browser.new_page()
+        page.goto(f"{server.url}/app/import")
+        expect(page.locator("h1")).to_contain_text("Import")
+        page.fill("#key", key)
+        page.click("#save-key")
+        expect(page.locator("#key-state")).to_have_text("Key saved in this browser.")
+        page.set_input_files("#file", str(data))
+        page.click("#upload")
+        expect(page.locator("#summary")).to_be_visible(timeout=20_000)
+        expect(page.locator("#accepted")).to_have_text("2")
+        expect(page.locator("#rejected")).to_have_text("2")
+        expect(page.locator("#duplicates")).to_have_text("0")
+        expect(page.locator("#upload-progress")).to_have_attribute("value", "100")
+        expect(page.locator("#first-errors")).to_contain_text("Missing required field: paywall_id")
+        expect(page.locator("#first-errors")).to_contain_text("timestamp must be an ISO 8601")
+        with page.expect_download() as download:
+            page.click("#errors-link")
+        errors = Path(download.value.path()).read_text()
+        assert "row,reason" in errors.splitlines()[0] and "u3" in errors
+        expect(page.locator("#imports tr")).to_have_count(1)
+        expect(page.locator("#imports")).to_contain_text("mixed.csv")
+        expect(page.locator("#imports")).to_contain_text("completed")
+        page.screenshot(path=str(tmp_path / "import-page.png"), full_page=True)
+        page.reload()  # the key stays in the browser only, and the list comes back
+        expect(page.locator("#key-state")).to_have_text("Key saved in this browser.")
+        expect(page.locator("#imports tr")).to_have_count(1)
+    finally:
+        server.stop()
