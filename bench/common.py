@@ -130,13 +130,13 @@ def end_to_end(
             cwd=HERE,
         )
         result: dict[str, Any] = json.loads(done.stdout)
-        result["server_rss_mb"] = _peak_rss_mb(server.proc.pid)
+        result["server_rss_mb"] = peak_rss_mb(server.proc.pid)
     finally:
         server.stop()
     return result
 
 
-def _peak_rss_mb(pid: int) -> float:
+def peak_rss_mb(pid: int) -> float:
     """Peak RSS of a process and its children (the workers), added up."""
     total = 0.0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -144,7 +144,7 @@ def _peak_rss_mb(pid: int) -> float:
             total += int(line.split()[1]) / 1024
     for task in Path(f"/proc/{pid}/task").iterdir():
         for child in (task / "children").read_text().split():
-            total += _peak_rss_mb(int(child))
+            total += peak_rss_mb(int(child))
     return total
 
 
@@ -153,7 +153,7 @@ def fresh_db(name: str) -> tuple[Path, str]:
     OUT.mkdir(exist_ok=True)
     path = OUT / name
     for stale in OUT.glob(f"{name}*"):
-        stale.unlink()
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     store = SqliteStore(path)
     _, issued = store.create_workspace("bench")
     store.close()

@@ -89,7 +89,7 @@ def _services(settings: Settings, store: Store, limiter: Limiter, clock: Clock) 
     paths.root.mkdir(parents=True, exist_ok=True)
 
     def run_job(record: ImportRecord) -> None:
-        job = ImportJob(record, store, ingestor.validator, ingestor.ids, paths, retention_us, clock)
+        job = ImportJob(record, store, settings, ingestor.ids, paths, clock)
         job.run()
 
     runner = ImportRunner(store, run_job, clock, stale_s=settings.import_stale_seconds)

@@ -31,6 +31,7 @@ class Settings:
     rate_limits: bool = True  # off: admit everything (trusted networks, benchmarks)
     import_max_bytes: int = 4 * 1024 * MIB  # one CSV import file, after gunzip
     import_stale_seconds: int = 15  # a running import silent this long is resumed elsewhere
+    import_parallel_min_bytes: int = 8 * MIB  # smaller files are validated in one thread
     # Group commit: how many requests, and how many rows, one transaction may hold.
     commit_max_requests: int = 64
     commit_max_rows: int = 20_000

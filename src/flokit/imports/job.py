@@ -9,30 +9,34 @@ exactly where the last commit ended: nothing lost, nothing stored twice.
 
 from __future__ import annotations
 
-import csv
 import logging
+import multiprocessing
 import os
-import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from concurrent.futures import ALL_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-import msgspec
-
-from flokit.imports.csvfile import Layout, RowProblem, row_document
 from flokit.imports.upload import inspect
-from flokit.model import ImportRecord, Rejection, ValidEvent
+from flokit.imports.validation import (
+    STAGE_ROWS,
+    ShareResult,
+    ShareTask,
+    merge,
+    open_stage,
+    start_worker,
+    unpack,
+    validate_share,
+)
+from flokit.model import ImportRecord
 from flokit.pipeline.ids import IdGenerator
-from flokit.pipeline.validate import Validator
+from flokit.settings import Settings
 from flokit.store import Store
 
 log = logging.getLogger("flokit.imports")
-STAGE_ROWS = 5000  # rows per staging insert and per store-phase commit
-PROGRESS_EVERY = 20_000
-FIRST_ERRORS = 100
+PROGRESS_S = 0.5  # how often a running job reports progress (and proves it is alive)
 START = -(2**63)  # resume point before every row
-csv.field_size_limit(16 * 1024 * 1024)  # a larger cell makes its row an error, not a crash
 
 Clock = Callable[[], float]
 
@@ -52,23 +56,9 @@ class ImportPaths:
     def errors(self, import_id: str) -> Path:
         return self.root / f"{import_id}.errors.csv"
 
-
-def _pack(event: ValidEvent) -> bytes:
-    return msgspec.msgpack.encode(
-        (
-            event.event,
-            event.user_id,
-            event.anonymous_id,
-            event.timestamp_us,
-            event.properties,
-            event.insert_id,
-            event.transaction_id,
-        )
-    )
-
-
-def _unpack(payload: bytes) -> ValidEvent:
-    return ValidEvent(*msgspec.msgpack.decode(payload))
+    def part(self, import_id: str, kind: str, share: int) -> Path:
+        """One share's staging or errors file during the validate phase."""
+        return self.root / f"{import_id}.{kind}.{share}"
 
 
 class ImportJob:
@@ -78,14 +68,14 @@ class ImportJob:
         self,
         record: ImportRecord,
         store: Store,
-        validator: Validator,
+        settings: Settings,
         ids: IdGenerator,
         paths: ImportPaths,
-        insert_id_retention_us: int,
         clock: Clock,
     ) -> None:
-        self.record, self.store, self.validator, self.ids = record, store, validator, ids
-        self.paths, self.retention_us, self.clock = paths, insert_id_retention_us, clock
+        self.record, self.store, self.settings, self.ids = record, store, settings, ids
+        self.paths, self.clock = paths, clock
+        self.retention_us = settings.insert_id_retention_days * 86_400 * 1_000_000
 
     def now_us(self) -> int:
         return int(self.clock() * 1_000_000)
@@ -111,100 +101,66 @@ class ImportJob:
     def _clean_up(self) -> None:
         self.paths.upload(self.record.id).unlink(missing_ok=True)
         self.paths.stage(self.record.id).unlink(missing_ok=True)
+        for leftover in self.paths.root.glob(f"{self.record.id}.*.[0-9]"):
+            leftover.unlink()
 
     # -- validate phase ----------------------------------------------------------------------
 
     def _validate(self) -> None:
         record, paths = self.record, self.paths
-        layout = inspect(paths.upload(record.id))
-        stage = _open_stage(paths.stage(record.id), fresh=True)
-        counts = {"rows": 0, "valid": 0, "rejected": 0}
-        first: list[dict[str, object]] = []
-        with (
-            paths.upload(record.id).open(
-                encoding="utf-8", errors="surrogateescape", newline=""
-            ) as source,
-            paths.errors(record.id).open(
-                "w", encoding="utf-8", errors="surrogateescape", newline=""
-            ) as errors_file,
-        ):
-            errors = csv.writer(errors_file)
-            errors.writerow([*layout.header, "row", "reason"])
-            pending: list[tuple[int, int, bytes]] = []
-            for number, cells, outcome in self._checked_rows(source, layout):
-                counts["rows"] = number
-                if isinstance(outcome, Rejection):
-                    counts["rejected"] += 1
-                    errors.writerow([*cells, number, outcome.reason])
-                    if len(first) < FIRST_ERRORS:
-                        first.append(
-                            {"row": number, "event": outcome.event, "reason": outcome.reason}
-                        )
-                else:
-                    counts["valid"] += 1
-                    pending.append((outcome.timestamp_us, number, _pack(outcome)))
-                if len(pending) >= STAGE_ROWS:
-                    _stage(stage, pending)
-                if number % PROGRESS_EVERY == 0:
-                    self._update(rows_processed=number, rejected=counts["rejected"], errors=first)
-            _stage(stage, pending)
-            errors_file.flush()
-            os.fsync(errors_file.fileno())
-        stage.execute("CREATE INDEX rows_order ON rows(ts, row)")  # the sort, done once
-        stage.close()
-        _fsync(paths.stage(record.id))
+        upload = paths.upload(record.id)
+        layout = inspect(upload)
+        parallel = upload.stat().st_size >= self.settings.import_parallel_min_bytes
+        shares = 2 if parallel and (os.cpu_count() or 1) >= 2 else 1
+        tasks = [
+            ShareTask(
+                upload,
+                paths.part(record.id, "stage", i),
+                paths.part(record.id, "errors", i),
+                i,
+                shares,
+                self.settings,
+                self.now_us(),
+            )
+            for i in range(shares)
+        ]
+        results = self._in_processes(tasks) if shares > 1 else [validate_share(tasks[0])]
+        merged = merge(
+            tasks, results, paths.stage(record.id), paths.errors(record.id), layout.header
+        )
         self._update(
-            rows_total=counts["rows"],
-            rows_processed=counts["rows"],
-            rejected=counts["rejected"],
-            errors=first,
+            rows_total=merged.rows,
+            rows_processed=merged.rows,
+            rejected=merged.rejected,
+            errors=merged.first_errors,
             phase="store",
-            accepted=counts["valid"] if record.dry_run else 0,
+            accepted=merged.valid if record.dry_run else 0,
         )
 
-    def _checked_rows(
-        self, source: TextIO, layout: Layout
-    ) -> Iterator[tuple[int, list[str], ValidEvent | Rejection]]:
-        """Each data row (1-based) with its outcome; a row the CSV reader chokes on is an error."""
-        reader = csv.reader(source)
-        next(reader, None)  # the header, checked at upload
-        now_us = self.now_us()
-        number = 0
-        while True:
-            number += 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                yield (
-                    number,
-                    [],
-                    Rejection(number, None, f"Row is not valid CSV ({exc})", "invalid_row", None),
-                )
-                continue
-            doc = row_document(layout, cells)
-            if isinstance(doc, RowProblem):
-                yield (
-                    number,
-                    cells,
-                    Rejection(number, layout.event_name(cells), doc.reason, doc.code, doc.field),
-                )
-            else:
-                yield number, cells, self.validator.check_document(doc, number, now_us)
+    def _in_processes(self, tasks: list[ShareTask]) -> list[ShareResult]:
+        """Run the shares in their own processes (one per core), reporting progress meanwhile."""
+        context = multiprocessing.get_context("spawn")  # never fork a threaded server
+        progress = context.Array("q", len(tasks), lock=False)
+        with ProcessPoolExecutor(
+            len(tasks), mp_context=context, initializer=start_worker, initargs=(progress,)
+        ) as pool:
+            futures = [pool.submit(validate_share, task) for task in tasks]
+            while wait(futures, timeout=PROGRESS_S, return_when=ALL_COMPLETED).not_done:
+                self._update(rows_processed=min(progress))
+            return [future.result() for future in futures]
 
     # -- store phase -------------------------------------------------------------------------
 
     def _store(self) -> None:
         record = self.store.get_import(self.record.workspace_id, self.record.id) or self.record
-        stage = _open_stage(self.paths.stage(record.id), fresh=False)
+        stage = open_stage(self.paths.stage(record.id), fresh=False)
         try:
             rows = stage.execute(
                 "SELECT ts, row, payload FROM rows WHERE (ts, row) > (?, ?) ORDER BY ts, row",
                 (record.stored_ts, record.stored_row),
             )
             while batch := rows.fetchmany(STAGE_ROWS):
-                events = [_unpack(payload) for _, _, payload in batch]
+                events = [unpack(payload) for _, _, payload in batch]
                 now_us = self.now_us()
                 ids = self.ids.batch(len(events), now_us // 1000)
                 resume_at = (batch[-1][0], batch[-1][1])
@@ -213,31 +169,3 @@ class ImportJob:
                 )
         finally:
             stage.close()
-
-
-def _open_stage(path: Path, fresh: bool) -> sqlite3.Connection:
-    if fresh:
-        path.unlink(missing_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = OFF")
-    conn.execute("PRAGMA synchronous = OFF")
-    conn.execute("PRAGMA cache_size = -32768")
-    if fresh:
-        conn.execute("CREATE TABLE rows (ts INTEGER NOT NULL, row INTEGER NOT NULL, payload BLOB)")
-    return conn
-
-
-def _stage(conn: sqlite3.Connection, pending: list[tuple[int, int, bytes]]) -> None:
-    if pending:
-        conn.execute("BEGIN")
-        conn.executemany("INSERT INTO rows VALUES (?, ?, ?)", pending)
-        conn.execute("COMMIT")
-        pending.clear()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
