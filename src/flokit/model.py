@@ -150,8 +150,8 @@ class ImportRecord:
     errors: list[dict[str, object]]  # the first 100: {"row", "event", "reason"}
     failure: str | None
     phase: str  # validate | store | done
-    stored_ts: int  # resume point of the store phase: last (timestamp_us, row) committed
-    stored_row: int
+    stored_ts: int  # the store phase's progress: timestamp reached, and
+    stored_row: int  # resume point: the last staging rowid committed (rowids follow timestamps)
     created_us: int
     started_us: int | None
     finished_us: int | None
