@@ -266,3 +266,38 @@ def test_imports_do_not_spend_the_live_quota(small: tuple[TestClient, str]) -> N
         client.post("/v1/batch/events", json=batch, headers=ingest).status_code for _ in range(2)
     ]
     assert answers == [200, 200]
+
+
+def test_parallel_validation_gives_the_same_outcome(tmp_path: Path) -> None:
+    """Files over import_parallel_min_bytes are validated in two processes, then merged."""
+    rows = [GOOD[i % 3].replace("u1,", f"u{i},", 1) for i in range(60)] + BAD * 3
+    body = csv_rows(*rows)
+    outcomes = []
+    for threshold in (10**9, 1):
+        settings = Settings(
+            db_path=tmp_path / f"p{threshold}.db",
+            log_requests=False,
+            import_parallel_min_bytes=threshold,
+        )
+        store = open_store(settings)
+        _, issued = store.create_workspace("w")
+        auth = {"Authorization": f"Bearer {issued.secret}"}
+        try:
+            with TestClient(build_app(settings, store=store)) as client:
+                created = client.post(
+                    "/v1/imports", content=body, headers={**auth, "Content-Type": "text/csv"}
+                )
+                job = wait_done(
+                    lambda path, c=client, a=auth: c.get(path, headers=a),
+                    created.json()["import_id"],
+                )
+                errors = client.get(job["errors_url"], headers=auth).text
+                events = client.get("/v1/events?limit=1000", headers=auth).json()["events"]
+        finally:
+            store.close()
+        order = [(e["timestamp"], e["user_id"]) for e in events[::-1]]
+        outcomes.append(
+            (job["accepted"], job["rejected"], job["duplicates"], job["errors"], errors, order)
+        )
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][1] == 12 and outcomes[0][5] == sorted(outcomes[0][5], key=lambda o: o[0])
