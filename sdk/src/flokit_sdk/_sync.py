@@ -1,0 +1,242 @@
+"""``Client``: the thread-based client."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from flokit_sdk._core import (
+    BATCH_PATH,
+    MIB,
+    Chunk,
+    DeliveryReport,
+    RetryPolicy,
+    chunks,
+    jitter,
+    make_event,
+    read_response,
+    retry_after,
+)
+from flokit_sdk._queue import Backlog, OnDrop, Overflow
+from flokit_sdk.errors import FloKitError, RetriesExhaustedError
+from flokit_sdk.results import BatchResult
+
+log = logging.getLogger("flokit_sdk")
+OnError = Callable[[DeliveryReport], None]
+
+
+class Client:
+    """Sends events to a FloKit server: ``send_batch`` now, or ``track`` for background sending.
+
+    Every event gets an ``insert_id`` and every request an ``Idempotency-Key`` before the first
+    attempt, kept across retries, so a retry can never store an event twice.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = "http://127.0.0.1:8080",
+        *,
+        timeout: float = 30.0,
+        compress: bool = True,
+        max_batch_events: int = 1000,
+        max_body_bytes: int = 10 * MIB - 64 * 1024,
+        flush_interval: float = 5.0,
+        max_queue_size: int = 100_000,
+        overflow: Overflow = "block",
+        on_error: OnError | None = None,
+        on_drop: OnDrop | None = None,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.api_key, self.compress = api_key, compress
+        self.max_batch_events, self.max_body_bytes = max_batch_events, max_body_bytes
+        self.flush_interval, self.on_error = flush_interval, on_error
+        self.retry = retry or RetryPolicy()
+        self._sleep, self._clock = sleep, clock
+        self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
+        self._backlog = Backlog(max_queue_size, overflow, on_drop)
+        self._lock = threading.Condition()
+        self._in_flight = 0
+        self._flushing = self._closed = False
+        self._worker: threading.Thread | None = None
+        atexit.register(_close_at_exit, weakref.ref(self))
+
+    # -- sending now ---------------------------------------------------------------------------
+
+    def send_batch(self, events: list[dict[str, Any]]) -> BatchResult:
+        """Send ``events`` now (any number: split into requests of <= 1,000 events and <= the
+        body limit), retrying what may succeed later. Raises ``APIError`` for what cannot
+        (``AuthenticationError``, ``PermissionDeniedError``...) and ``RetriesExhaustedError``
+        when the retry budget runs out; rejected events are in the result's ``errors``."""
+        result = BatchResult()
+        for chunk in chunks(events, self.max_batch_events, self.max_body_bytes, self.compress):
+            result.add(self._deliver(chunk), chunk.events, chunk.offset)
+        return result
+
+    def _deliver(self, chunk: Chunk) -> dict[str, Any]:
+        started, attempt = self._clock(), 0
+        while True:
+            attempt += 1
+            wait, last = self._attempt(chunk)
+            if isinstance(last, dict):
+                return last
+            elapsed = self._clock() - started
+            delay = self.retry.delay(attempt, wait, jitter)
+            if not self.retry.allows(attempt, elapsed, delay):
+                message = f"gave up after {attempt} attempts in {elapsed:.1f} s: {last}"
+                raise RetriesExhaustedError(message, chunk.events, last)
+            self._sleep(delay)
+
+    def _attempt(self, chunk: Chunk) -> tuple[float | None, dict[str, Any] | str]:
+        """One try: the body on success, else (Retry-After, why) for a retryable failure."""
+        try:
+            response = self._http.post(
+                BATCH_PATH, content=chunk.body, headers=chunk.headers(self.api_key)
+            )
+        except httpx.TransportError as exc:  # connection refused, reset, timeout...
+            return None, f"{type(exc).__name__}: {exc}"
+        body = read_response(response.status_code, response.content)
+        if body is not None:
+            return None, body
+        return retry_after(response.headers), f"HTTP {response.status_code}"
+
+    # -- sending in the background -----------------------------------------------------------
+
+    def track(
+        self,
+        event: str,
+        *,
+        user_id: str | None = None,
+        anonymous_id: str | None = None,
+        timestamp: datetime | str | None = None,
+        properties: dict[str, Any] | None = None,
+        insert_id: str | None = None,
+    ) -> str:
+        """Queue one event for the background sender; its insert_id. Blocks while the queue is
+        full (``overflow="block"``), or drops and reports it (``overflow="drop"``)."""
+        doc = make_event(
+            event,
+            user_id=user_id,
+            anonymous_id=anonymous_id,
+            timestamp=timestamp,
+            properties=properties,
+            insert_id=insert_id,
+        )
+        with self._lock:
+            if self._closed:
+                raise FloKitError("the client is closed")
+            self._start_worker()
+            while self._backlog.full() and self._backlog.overflow == "block":
+                self._lock.wait()
+            if self._backlog.full():
+                self._backlog.drop(doc)
+            else:
+                self._backlog.events.append(doc)
+                if len(self._backlog.events) >= self.max_batch_events:
+                    self._lock.notify_all()
+        return str(doc["insert_id"])
+
+    @property
+    def dropped(self) -> int:
+        """Events dropped by the ``drop`` overflow policy so far."""
+        return self._backlog.dropped
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Send everything queued now; True once the queue is empty and nothing is in flight."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            self._flushing = True
+            self._lock.notify_all()
+            while self._backlog.events or self._in_flight:
+                if self._worker is None or not self._worker.is_alive():
+                    break
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._lock.wait(remaining)
+            self._flushing = False
+            return not self._backlog.events and not self._in_flight
+
+    def close(self) -> None:
+        """Flush, stop the background sender and release the connection (idempotent)."""
+        if self._closed:
+            return
+        self.flush()
+        with self._lock:
+            self._closed = True
+            self._lock.notify_all()
+        if self._worker is not None:
+            self._worker.join()
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _start_worker(self) -> None:
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._run, name="flokit-sdk", daemon=True)
+            self._worker.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                self._lock.wait_for(self._ready, timeout=self.flush_interval)
+                if self._closed and not self._backlog.events:
+                    return
+                batch = self._backlog.take(self.max_batch_events)
+                self._in_flight += len(batch)
+                self._lock.notify_all()  # room in the queue for blocked track() calls
+            if batch:
+                self._send_in_background(batch)
+            with self._lock:
+                self._in_flight -= len(batch)
+                self._lock.notify_all()
+
+    def _ready(self) -> bool:
+        queued = len(self._backlog.events)
+        return queued >= self.max_batch_events or self._closed or (self._flushing and queued > 0)
+
+    def _send_in_background(self, batch: list[dict[str, Any]]) -> None:
+        """Deliver; rejections and failures are logged and reported, never swallowed."""
+        try:
+            result = self.send_batch(batch)
+        except FloKitError as exc:
+            log.error("FloKit: %d events not delivered: %s", len(batch), exc)
+            self._report(DeliveryReport(batch, None, exc))
+            return
+        if result.rejected:
+            log.warning(
+                "FloKit: %d of %d events rejected, first: %s",
+                result.rejected,
+                len(batch),
+                result.errors[0].reason,
+            )
+            self._report(DeliveryReport(batch, result, None))
+
+    def _report(self, report: DeliveryReport) -> None:
+        if self.on_error is not None:
+            try:
+                self.on_error(report)
+            except Exception:
+                log.exception("FloKit: the on_error callback failed")
+
+
+def _close_at_exit(ref: weakref.ref[Client]) -> None:
+    """Flush what ``track()`` queued when the program ends without ``close()``."""
+    client = ref()
+    if client is not None:
+        client.close()
