@@ -37,9 +37,14 @@ class Server:
     """``flokit serve`` in its own process group; ``kill()`` is the kill -9 of a crash."""
 
     def __init__(
-        self, db: Path, workers: int = 1, log: Path | None = None, env: dict[str, str] | None = None
+        self,
+        db: Path,
+        workers: int = 1,
+        log: Path | None = None,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
     ) -> None:
-        self.db, self.port = db, free_port()
+        self.db, self.port = db, port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log or db.with_suffix(f".{self.port}.log")
         env = {**os.environ, "FLOKIT_LOG_REQUESTS": "false", **(env or {})}

@@ -1,0 +1,161 @@
+"""The SDK against real FloKit servers: delivery, rejections, keys, a clean install, a crash."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from flokit_sdk import Client, PermissionDeniedError, RetryPolicy
+
+from server import Server, cli
+
+REPO = Path(__file__).resolve().parents[1]
+UNTHROTTLED = {"FLOKIT_DEFAULT_REQUESTS_PER_MINUTE": "1000000"}
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Server, dict[str, Any]]]:
+    db = tmp_path / "sdk.db"
+    workspace = cli(db, "workspaces", "create", "sdk")
+    server = Server(db, env=UNTHROTTLED)
+    yield server, workspace
+    server.stop()
+
+
+def stored_events(server: Server, key: str) -> list[dict[str, Any]]:
+    response = httpx.get(
+        f"{server.url}/v1/events?limit=1000", headers={"Authorization": f"Bearer {key}"}
+    )
+    events: list[dict[str, Any]] = response.json()["events"]
+    return events
+
+
+def test_track_flush_stores_the_events(served: tuple[Server, dict[str, Any]]) -> None:
+    server, workspace = served
+    with Client(workspace["api_key"], server.url) as flokit:
+        ids = [
+            flokit.track("paywall_viewed", user_id=f"u{i}", properties={"paywall_id": "pw"})
+            for i in range(25)
+        ]
+        assert flokit.flush(timeout=30)
+    events = stored_events(server, workspace["api_key"])
+    assert sorted(e["insert_id"] for e in events) == sorted(ids)
+
+
+def test_partial_rejection_is_surfaced_with_the_callers_event(
+    served: tuple[Server, dict[str, Any]],
+) -> None:
+    server, workspace = served
+    bad = {
+        "event": "subscription_started",
+        "user_id": "u",
+        "timestamp": "2024-03-22T14:22:00Z",
+        "properties": {"plan_id": "p", "revenue": 1, "transaction_id": "t"},
+    }
+    good = {
+        "event": "trial_started",
+        "user_id": "u",
+        "timestamp": "2024-03-22T14:22:00Z",
+        "properties": {"plan_id": "p"},
+    }
+    with Client(workspace["api_key"], server.url) as flokit:
+        result = flokit.send_batch([good, bad])
+    assert (result.accepted, result.rejected) == (1, 1)
+    assert result.errors[0].index == 1 and result.errors[0].event is bad
+    assert result.errors[0].reason == "Missing required field: currency"
+
+
+def test_read_only_key_raises_a_clear_error(
+    served: tuple[Server, dict[str, Any]], tmp_path: Path
+) -> None:
+    server, workspace = served
+    read_only = cli(
+        tmp_path / "sdk.db",
+        "keys",
+        "create",
+        "--workspace",
+        workspace["workspace_id"],
+        "--read-only",
+    )
+    with (
+        Client(read_only["api_key"], server.url) as flokit,
+        pytest.raises(PermissionDeniedError) as raised,
+    ):
+        flokit.send_batch([{"event": "x", "user_id": "u", "timestamp": "2024-03-22T14:22:00Z"}])
+    assert raised.value.status == 403 and "read-write key" in str(raised.value)
+
+
+def test_installs_alone_in_a_clean_virtualenv(
+    served: tuple[Server, dict[str, Any]], tmp_path: Path
+) -> None:
+    server, workspace = served
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(REPO / "sdk")]
+    subprocess.run(pip, check=True, timeout=600, capture_output=True)
+    listed = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "list", "--format=freeze"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.lower()
+    assert "flokit-sdk" in listed and "httpx" in listed
+    assert not any(name in listed for name in ("starlette", "msgspec", "uvicorn", "flokit=="))
+    script = (
+        "import sys, flokit_sdk\n"
+        "with flokit_sdk.Client(sys.argv[1], sys.argv[2]) as c:\n"
+        "    e = {'event': 'x', 'user_id': 'u', 'timestamp': '2024-03-22T14:22:00Z'}\n"
+        "    r = c.send_batch([e])\n"
+        "print(r.accepted, flokit_sdk.__file__)\n"
+    )
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", script, workspace["api_key"], server.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.stdout.startswith("1 ") and str(venv) in done.stdout, done.stderr
+
+
+def test_a_server_killed_and_restarted_mid_send_ends_with_exactly_every_event(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "crash.db"
+    workspace = cli(db, "workspaces", "create", "sdk")
+    server = Server(db, env=UNTHROTTLED)
+    port = server.port
+    restarted: list[Server] = []
+
+    def crash_and_restart() -> None:
+        time.sleep(1.0)
+        server.kill()
+        time.sleep(0.5)
+        restarted.append(Server(db, env=UNTHROTTLED, port=port))
+
+    chaos = threading.Thread(target=crash_and_restart)
+    retry = RetryPolicy(max_attempts=30, max_elapsed_s=120, base_s=0.1, cap_s=1.0)
+    try:
+        with Client(workspace["api_key"], server.url, retry=retry, flush_interval=0.2) as flokit:
+            chaos.start()
+            for i in range(100_000):
+                flokit.track("paywall_viewed", user_id=f"u{i}", properties={"paywall_id": "pw"})
+            assert flokit.flush(timeout=120)
+        chaos.join()
+    finally:
+        for running in [server, *restarted]:
+            running.stop()
+    assert restarted, "the server was not restarted during the test"
+    with sqlite3.connect(db) as conn:
+        count, distinct = conn.execute(
+            "SELECT count(*), count(DISTINCT insert_id) FROM events"
+        ).fetchone()
+    assert count == distinct == 100_000
