@@ -15,16 +15,16 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	touch $@
 
 # Runtime plus test, lint and type-check tools.
-$(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.dev: pyproject.toml sdk/pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./sdk
 	touch $@ $(VENV)/.runtime
 
 serve: $(VENV)/.runtime
 	$(BIN)/flokit serve
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src sdk tests bench
+	$(BIN)/ruff format --check src sdk tests bench
 	$(BIN)/mypy
 
 # The import page is tested in Debian's chromium, driven by Playwright (no browser downloads).
@@ -38,6 +38,8 @@ bench: $(VENV)/.dev
 	cd bench && ../$(BIN)/python ingest.py
 	cd bench && ../$(BIN)/python retries.py
 	cd bench && ../$(BIN)/python crash.py
+	cd bench && ../$(BIN)/python imports.py
+	cd bench && ../$(BIN)/python sdk.py
 
 clean:
 	rm -rf $(VENV) bench/out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from flokit_sdk import Client, PermissionDeniedError, RetryPolicy
 
 from server import Server, cli

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +21,31 @@ MIB = 1024 * 1024
 #: Statuses worth retrying: the request may succeed later as it is.
 RETRYABLE = frozenset({409, 429, 500, 502, 503, 504})
 BATCH_PATH = "/v1/batch/events"
+
+
+class _RandomIds:
+    """UUID4 strings cut from a buffer of ``os.urandom`` bytes: ``uuid.uuid4()`` costs a system
+    call and an object per id, which made it the dearest part of ``track()``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)  # a child must never reuse the buffer
+
+    def _reset(self) -> None:
+        self._hex, self._at = "", 0
+
+    def __call__(self) -> str:
+        with self._lock:
+            if self._at >= len(self._hex):
+                self._hex, self._at = os.urandom(8192).hex(), 0
+            h = self._hex[self._at : self._at + 32]
+            self._at += 32
+        variant = "89ab"[int(h[16], 16) & 3]
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
+
+
+new_uuid = _RandomIds()
 
 
 def make_event(
@@ -38,7 +65,7 @@ def make_event(
     doc: dict[str, Any] = {
         "event": event,
         "timestamp": moment,
-        "insert_id": insert_id or str(uuid.uuid4()),
+        "insert_id": insert_id or new_uuid(),
     }
     if user_id is not None:
         doc["user_id"] = user_id
@@ -74,23 +101,23 @@ def chunks(
     events: list[dict[str, Any]], max_events: int, max_bytes: int, compress: bool
 ) -> Iterator[Chunk]:
     """Split events into requests of at most ``max_events`` events and ``max_bytes`` of JSON
-    (the server caps the body before and after gunzip)."""
-    start, size = 0, 2
-    parts: list[bytes] = []
-    for index, doc in enumerate(events):
-        encoded = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-        if parts and (len(parts) == max_events or size + len(encoded) + 14 > max_bytes):
-            yield _chunk(start, events[start:index], parts, compress)
-            start, parts, size = index, [], 2
-        parts.append(encoded)
-        size += len(encoded) + 1
-    if parts:
-        yield _chunk(start, events[start:], parts, compress)
+    (the server caps the body before and after gunzip). A group is encoded in one go and
+    halved only when it is too large, which is rare."""
+    for start in range(0, len(events), max_events):
+        yield from _fit(start, events[start : start + max_events], max_bytes, compress)
 
 
-def _chunk(offset: int, events: list[dict[str, Any]], parts: list[bytes], compress: bool) -> Chunk:
-    body = b'{"events":[' + b",".join(parts) + b"]}"
-    return Chunk(offset, events, gzip.compress(body, 6) if compress else body, compress)
+def _fit(
+    offset: int, group: list[dict[str, Any]], max_bytes: int, compress: bool
+) -> Iterator[Chunk]:
+    body = json.dumps({"events": group}, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(body) <= max_bytes or len(group) == 1:
+        # Level 1: a quarter of level 6's time for a few percent more bytes on the wire.
+        yield Chunk(offset, group, gzip.compress(body, 1) if compress else body, compress)
+        return
+    half = len(group) // 2
+    yield from _fit(offset, group[:half], max_bytes, compress)
+    yield from _fit(offset + half, group[half:], max_bytes, compress)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,7 @@ class Client:
         max_body_bytes: int = 10 * MIB - 64 * 1024,
         flush_interval: float = 5.0,
         max_queue_size: int = 100_000,
+        senders: int = 2,
         overflow: Overflow = "block",
         on_error: OnError | None = None,
         on_drop: OnDrop | None = None,
@@ -66,10 +67,11 @@ class Client:
         self._sleep, self._clock = sleep, clock
         self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
         self._backlog = Backlog(max_queue_size, overflow, on_drop)
-        self._lock = threading.Condition()
+        self._lock = threading.Condition(threading.Lock())
         self._in_flight = 0
         self._flushing = self._closed = False
-        self._worker: threading.Thread | None = None
+        self._senders = max(1, senders)
+        self._workers: list[threading.Thread] = []
         atexit.register(_close_at_exit, weakref.ref(self))
 
     # -- sending now ---------------------------------------------------------------------------
@@ -159,7 +161,7 @@ class Client:
             self._flushing = True
             self._lock.notify_all()
             while self._backlog.events or self._in_flight:
-                if self._worker is None or not self._worker.is_alive():
+                if not any(worker.is_alive() for worker in self._workers):
                     break
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -176,8 +178,8 @@ class Client:
         with self._lock:
             self._closed = True
             self._lock.notify_all()
-        if self._worker is not None:
-            self._worker.join()
+        for worker in self._workers:
+            worker.join()
         self._http.close()
 
     def __enter__(self) -> Client:
@@ -187,9 +189,15 @@ class Client:
         self.close()
 
     def _start_worker(self) -> None:
-        if self._worker is None:
-            self._worker = threading.Thread(target=self._run, name="flokit-sdk", daemon=True)
-            self._worker.start()
+        """Start the senders: two requests in flight by default, so one chunk is prepared
+        while the server works on the other (each has its own Idempotency-Key)."""
+        if not self._workers:
+            self._workers = [
+                threading.Thread(target=self._run, name=f"flokit-sdk-{n}", daemon=True)
+                for n in range(self._senders)
+            ]
+            for worker in self._workers:
+                worker.start()
 
     def _run(self) -> None:
         while True:
