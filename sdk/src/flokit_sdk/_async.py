@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -14,27 +13,22 @@ from typing import Any
 
 import httpx
 
+from flokit_sdk._base import ClientBase, OnError
 from flokit_sdk._core import (
     BATCH_PATH,
     MIB,
     Chunk,
-    DeliveryReport,
     RetryPolicy,
-    chunks,
-    jitter,
     make_event,
     read_response,
     retry_after,
 )
-from flokit_sdk._queue import Backlog, OnDrop, Overflow
-from flokit_sdk.errors import FloKitError, RetriesExhaustedError
+from flokit_sdk._queue import OnDrop, Overflow
+from flokit_sdk.errors import FloKitError
 from flokit_sdk.results import BatchResult
 
-log = logging.getLogger("flokit_sdk")
-OnError = Callable[[DeliveryReport], None]
 
-
-class AsyncClient:
+class AsyncClient(ClientBase):
     """``Client`` for asyncio programs: ``await send_batch(...)``, ``await track(...)``.
 
     Close it (``async with`` or ``await close()``); events still queued when the interpreter
@@ -60,23 +54,30 @@ class AsyncClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.api_key, self.base_url, self.compress = api_key, base_url, compress
-        self.max_batch_events, self.max_body_bytes = max_batch_events, max_body_bytes
-        self.flush_interval, self.on_error, self.timeout = flush_interval, on_error, timeout
-        self.retry = retry or RetryPolicy()
-        self._sleep, self._clock = sleep, clock
+        self._configure(
+            api_key,
+            compress=compress,
+            max_batch_events=max_batch_events,
+            max_body_bytes=max_body_bytes,
+            flush_interval=flush_interval,
+            max_queue_size=max_queue_size,
+            overflow=overflow,
+            on_error=on_error,
+            on_drop=on_drop,
+            retry=retry,
+            clock=clock,
+        )
+        self.base_url, self.timeout = base_url, timeout
+        self._sleep = sleep
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
-        self._backlog = Backlog(max_queue_size, overflow, on_drop)
         self._changed: asyncio.Condition | None = None
-        self._in_flight = 0
-        self._flushing = self._closed = False
         self._worker: asyncio.Task[None] | None = None
         atexit.register(_leftovers_at_exit, weakref.ref(self))
 
     async def send_batch(self, events: list[dict[str, Any]]) -> BatchResult:
         """As ``Client.send_batch``."""
         result = BatchResult()
-        for chunk in chunks(events, self.max_batch_events, self.max_body_bytes, self.compress):
+        for chunk in self._chunks(events):
             result.add(await self._deliver(chunk), chunk.events, chunk.offset)
         return result
 
@@ -87,11 +88,7 @@ class AsyncClient:
             wait, last = await self._attempt(chunk)
             if isinstance(last, dict):
                 return last
-            elapsed = self._clock() - started
-            delay = self.retry.delay(attempt, wait, jitter)
-            if not self.retry.allows(attempt, elapsed, delay):
-                message = f"gave up after {attempt} attempts in {elapsed:.1f} s: {last}"
-                raise RetriesExhaustedError(message, chunk.events, last)
+            delay = self._backoff(chunk, attempt, started, wait, last)
             await self._sleep(delay)
 
     async def _attempt(self, chunk: Chunk) -> tuple[float | None, dict[str, Any] | str]:
@@ -130,19 +127,11 @@ class AsyncClient:
             if self._closed:
                 raise FloKitError("the client is closed")
             self._start_worker()
-            while self._backlog.full() and self._backlog.overflow == "block":
+            while self._must_wait():
                 await changed.wait()
-            if self._backlog.full():
-                self._backlog.drop(doc)
-            else:
-                self._backlog.events.append(doc)
-                if len(self._backlog.events) >= self.max_batch_events:
-                    changed.notify_all()
+            if self._enqueue(doc):
+                changed.notify_all()
         return str(doc["insert_id"])
-
-    @property
-    def dropped(self) -> int:
-        return self._backlog.dropped
 
     async def flush(self) -> None:
         """Send everything queued now and wait until nothing is left or in flight."""
@@ -202,32 +191,14 @@ class AsyncClient:
                 self._in_flight -= len(batch)
                 changed.notify_all()
 
-    def _ready(self) -> bool:
-        queued = len(self._backlog.events)
-        return queued >= self.max_batch_events or self._closed or (self._flushing and queued > 0)
-
     async def _send_in_background(self, batch: list[dict[str, Any]]) -> None:
+        """Deliver; rejections and failures are logged and reported, never swallowed."""
         try:
             result = await self.send_batch(batch)
         except FloKitError as exc:
-            log.error("FloKit: %d events not delivered: %s", len(batch), exc)
-            self._report(DeliveryReport(batch, None, exc))
-            return
-        if result.rejected:
-            log.warning(
-                "FloKit: %d of %d events rejected, first: %s",
-                result.rejected,
-                len(batch),
-                result.errors[0].reason,
-            )
-            self._report(DeliveryReport(batch, result, None))
-
-    def _report(self, report: DeliveryReport) -> None:
-        if self.on_error is not None:
-            try:
-                self.on_error(report)
-            except Exception:
-                log.exception("FloKit: the on_error callback failed")
+            self._outcome(batch, None, exc)
+        else:
+            self._outcome(batch, result, None)
 
     def _send_leftovers(self) -> None:
         """At interpreter exit without ``close()``: send what is still queued, blocking."""

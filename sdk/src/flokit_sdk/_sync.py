@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import logging
 import threading
 import time
 import weakref
@@ -13,27 +12,22 @@ from typing import Any
 
 import httpx
 
+from flokit_sdk._base import ClientBase, OnError
 from flokit_sdk._core import (
     BATCH_PATH,
     MIB,
     Chunk,
-    DeliveryReport,
     RetryPolicy,
-    chunks,
-    jitter,
     make_event,
     read_response,
     retry_after,
 )
-from flokit_sdk._queue import Backlog, OnDrop, Overflow
-from flokit_sdk.errors import FloKitError, RetriesExhaustedError
+from flokit_sdk._queue import OnDrop, Overflow
+from flokit_sdk.errors import FloKitError
 from flokit_sdk.results import BatchResult
 
-log = logging.getLogger("flokit_sdk")
-OnError = Callable[[DeliveryReport], None]
 
-
-class Client:
+class Client(ClientBase):
     """Sends events to a FloKit server: ``send_batch`` now, or ``track`` for background sending.
 
     Every event gets an ``insert_id`` and every request an ``Idempotency-Key`` before the first
@@ -60,16 +54,22 @@ class Client:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.api_key, self.compress = api_key, compress
-        self.max_batch_events, self.max_body_bytes = max_batch_events, max_body_bytes
-        self.flush_interval, self.on_error = flush_interval, on_error
-        self.retry = retry or RetryPolicy()
-        self._sleep, self._clock = sleep, clock
+        self._configure(
+            api_key,
+            compress=compress,
+            max_batch_events=max_batch_events,
+            max_body_bytes=max_body_bytes,
+            flush_interval=flush_interval,
+            max_queue_size=max_queue_size,
+            overflow=overflow,
+            on_error=on_error,
+            on_drop=on_drop,
+            retry=retry,
+            clock=clock,
+        )
+        self._sleep = sleep
         self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
-        self._backlog = Backlog(max_queue_size, overflow, on_drop)
         self._lock = threading.Condition(threading.Lock())
-        self._in_flight = 0
-        self._flushing = self._closed = False
         self._senders = max(1, senders)
         self._workers: list[threading.Thread] = []
         atexit.register(_close_at_exit, weakref.ref(self))
@@ -82,7 +82,7 @@ class Client:
         (``AuthenticationError``, ``PermissionDeniedError``...) and ``RetriesExhaustedError``
         when the retry budget runs out; rejected events are in the result's ``errors``."""
         result = BatchResult()
-        for chunk in chunks(events, self.max_batch_events, self.max_body_bytes, self.compress):
+        for chunk in self._chunks(events):
             result.add(self._deliver(chunk), chunk.events, chunk.offset)
         return result
 
@@ -93,11 +93,7 @@ class Client:
             wait, last = self._attempt(chunk)
             if isinstance(last, dict):
                 return last
-            elapsed = self._clock() - started
-            delay = self.retry.delay(attempt, wait, jitter)
-            if not self.retry.allows(attempt, elapsed, delay):
-                message = f"gave up after {attempt} attempts in {elapsed:.1f} s: {last}"
-                raise RetriesExhaustedError(message, chunk.events, last)
+            delay = self._backoff(chunk, attempt, started, wait, last)
             self._sleep(delay)
 
     def _attempt(self, chunk: Chunk) -> tuple[float | None, dict[str, Any] | str]:
@@ -139,20 +135,11 @@ class Client:
             if self._closed:
                 raise FloKitError("the client is closed")
             self._start_worker()
-            while self._backlog.full() and self._backlog.overflow == "block":
+            while self._must_wait():
                 self._lock.wait()
-            if self._backlog.full():
-                self._backlog.drop(doc)
-            else:
-                self._backlog.events.append(doc)
-                if len(self._backlog.events) >= self.max_batch_events:
-                    self._lock.notify_all()
+            if self._enqueue(doc):
+                self._lock.notify_all()
         return str(doc["insert_id"])
-
-    @property
-    def dropped(self) -> int:
-        """Events dropped by the ``drop`` overflow policy so far."""
-        return self._backlog.dropped
 
     def flush(self, timeout: float | None = None) -> bool:
         """Send everything queued now; True once the queue is empty and nothing is in flight."""
@@ -214,33 +201,14 @@ class Client:
                 self._in_flight -= len(batch)
                 self._lock.notify_all()
 
-    def _ready(self) -> bool:
-        queued = len(self._backlog.events)
-        return queued >= self.max_batch_events or self._closed or (self._flushing and queued > 0)
-
     def _send_in_background(self, batch: list[dict[str, Any]]) -> None:
         """Deliver; rejections and failures are logged and reported, never swallowed."""
         try:
             result = self.send_batch(batch)
         except FloKitError as exc:
-            log.error("FloKit: %d events not delivered: %s", len(batch), exc)
-            self._report(DeliveryReport(batch, None, exc))
-            return
-        if result.rejected:
-            log.warning(
-                "FloKit: %d of %d events rejected, first: %s",
-                result.rejected,
-                len(batch),
-                result.errors[0].reason,
-            )
-            self._report(DeliveryReport(batch, result, None))
-
-    def _report(self, report: DeliveryReport) -> None:
-        if self.on_error is not None:
-            try:
-                self.on_error(report)
-            except Exception:
-                log.exception("FloKit: the on_error callback failed")
+            self._outcome(batch, None, exc)
+        else:
+            self._outcome(batch, result, None)
 
 
 def _close_at_exit(ref: weakref.ref[Client]) -> None:
