@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -295,3 +297,49 @@ def test_async_client_never_retries_a_403() -> None:
     with pytest.raises(PermissionDeniedError):
         asyncio.run(scenario())
     assert len(recorder.requests) == 1
+
+
+def test_background_sender_flushes_every_interval() -> None:
+    recorder = Recorder()
+    c = client(recorder, flush_interval=0.1)
+    c.track("e", user_id="u")
+    deadline = time.monotonic() + 10
+    while not recorder.requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    c.close()
+    assert (
+        len(recorder.requests) == 1 and recorder.events(recorder.requests[0])[0]["user_id"] == "u"
+    )
+
+
+def test_block_policy_makes_track_wait_for_room() -> None:
+    release = threading.Event()
+    recorder = Recorder()
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        release.wait(10)
+        return recorder(request)
+
+    c = Client(
+        "k",
+        "http://t",
+        transport=httpx.MockTransport(slow),
+        max_queue_size=1,
+        max_batch_events=1,
+        senders=1,
+        flush_interval=60,
+    )
+    c.track("e", user_id="0")  # taken by the sender, which then waits on the server
+    deadline = time.monotonic() + 10
+    while c._in_flight == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    c.track("e", user_id="1")  # fills the queue
+    third = threading.Thread(target=c.track, args=("e",), kwargs={"user_id": "2"})
+    third.start()
+    third.join(0.3)
+    assert third.is_alive(), "track() should wait while the queue is full"
+    release.set()
+    third.join(10)
+    c.close()
+    assert not third.is_alive() and c.dropped == 0
+    assert sorted(recorder.events(r)[0]["user_id"] for r in recorder.requests) == ["0", "1", "2"]

@@ -160,3 +160,25 @@ def test_a_server_killed_and_restarted_mid_send_ends_with_exactly_every_event(
             "SELECT count(*), count(DISTINCT insert_id) FROM events"
         ).fetchone()
     assert count == distinct == 100_000
+
+
+def test_events_tracked_are_flushed_at_interpreter_exit(
+    served: tuple[Server, dict[str, Any]],
+) -> None:
+    server, workspace = served
+    script = (
+        "import sys, flokit_sdk\n"
+        "c = flokit_sdk.Client(sys.argv[1], sys.argv[2], flush_interval=3600)\n"
+        "for i in range(10):\n"
+        "    c.track('paywall_viewed', user_id=f'exit{i}', properties={'paywall_id': 'p'})\n"
+        "# no flush, no close: the interpreter exits with the events queued\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, workspace["api_key"], server.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    users = {e["user_id"] for e in stored_events(server, workspace["api_key"])}
+    assert users == {f"exit{i}" for i in range(10)}

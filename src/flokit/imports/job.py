@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import (
     ALL_COMPLETED,
@@ -133,10 +134,14 @@ class ImportJob:
             )
             for i in range(shares)
         ]
+        started = time.monotonic()
         results = self._in_processes(tasks) if shares > 1 else [validate_share(tasks[0])]
+        checked = time.monotonic()
         merged = merge(
             tasks, results, paths.stage(record.id), paths.errors(record.id), layout.header
         )
+        log.info("import %s: %d rows checked in %.1f s (%d processes), sorted in %.1f s",
+                 record.id, merged.rows, checked - started, shares, time.monotonic() - checked)
         self._update(
             rows_total=merged.rows,
             rows_processed=merged.rows,
