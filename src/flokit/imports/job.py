@@ -140,8 +140,14 @@ class ImportJob:
         merged = merge(
             tasks, results, paths.stage(record.id), paths.errors(record.id), layout.header
         )
-        log.info("import %s: %d rows checked in %.1f s (%d processes), sorted in %.1f s",
-                 record.id, merged.rows, checked - started, shares, time.monotonic() - checked)
+        log.info(
+            "import %s: %d rows checked in %.1f s (%d processes), sorted in %.1f s",
+            record.id,
+            merged.rows,
+            checked - started,
+            shares,
+            time.monotonic() - checked,
+        )
         self._update(
             rows_total=merged.rows,
             rows_processed=merged.rows,
