@@ -64,8 +64,7 @@ def grown_db(rows: int) -> tuple[Path, str]:
     """A database holding ``rows`` events (built once, then copied), and a read-write key."""
     cached, meta = OUT / f"grown-{rows}.db", OUT / f"grown-{rows}.json"
     if not meta.exists():
-        for stale in OUT.glob(f"grown-{rows}.db*"):
-            stale.unlink()
+        remove(f"grown-{rows}.db")
         store = SqliteStore(cached)
         workspace, issued = store.create_workspace("bench")
         templates = [valid_events(seed) for seed in range(8)]
@@ -79,8 +78,7 @@ def grown_db(rows: int) -> tuple[Path, str]:
         store.close()
         meta.write_text(json.dumps({"key": issued.secret}))
     target = OUT / "grown-run.db"
-    for stale in OUT.glob("grown-run.db*"):
-        stale.unlink()
+    remove("grown-run.db")
     shutil.copyfile(cached, target)
     return target, json.loads(meta.read_text())["key"]
 
@@ -148,12 +146,20 @@ def peak_rss_mb(pid: int) -> float:
     return total
 
 
+def remove(name: str) -> None:
+    """Delete a database in bench/out with everything beside it (WAL, limits, imports)."""
+    for stale in OUT.glob(f"{name}*"):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink()
+
+
 def fresh_db(name: str) -> tuple[Path, str]:
     """An empty database in bench/out with one workspace; its path and read-write key."""
     OUT.mkdir(exist_ok=True)
     path = OUT / name
-    for stale in OUT.glob(f"{name}*"):
-        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
+    remove(name)
     store = SqliteStore(path)
     _, issued = store.create_workspace("bench")
     store.close()

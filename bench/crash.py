@@ -10,7 +10,7 @@ import argparse
 import random
 import time
 
-from common import OUT
+from common import OUT, remove
 from crash import run_crash
 
 
@@ -22,8 +22,7 @@ def main() -> None:
     sound = 0
     for number in range(args.runs):
         db = OUT / f"crash-{number}.db"
-        for stale in OUT.glob(f"crash-{number}.db*"):
-            stale.unlink()
+        remove(f"crash-{number}.db")
         kill_after = random.Random(number).uniform(0.2, 2.0)
         started = time.perf_counter()
         report = run_crash(db, batches=150, kill_after_s=kill_after, seed=number)
@@ -38,8 +37,7 @@ def main() -> None:
             f"({time.perf_counter() - started:.0f} s)",
             flush=True,
         )
-        for leftover in OUT.glob(f"crash-{number}.db*"):
-            leftover.unlink()
+        remove(f"crash-{number}.db")
     print(f"{sound}/{args.runs} runs sound")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from common import OUT, end_to_end, fresh_db, grown_db, report, store_limit
+from common import OUT, end_to_end, fresh_db, grown_db, remove, report, store_limit
 
 
 def main() -> None:
@@ -18,8 +18,7 @@ def main() -> None:
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     fresh = OUT / "store-limit.db"
-    for stale in OUT.glob("store-limit.db*"):
-        stale.unlink()
+    remove("store-limit.db")
     limit = store_limit(fresh, args.batches)
     print(f"1. store limit: {limit:,.0f} events/s ({args.batches} x ~980-row transactions)")
 
