@@ -33,6 +33,9 @@ from flokit.store.sqlite_writer import GroupCommitWriter
 
 log = logging.getLogger("flokit.store")
 T = TypeVar("T")
+#: A WAL this long (64 MiB of 4 KiB pages) means back-to-back commits keep the background
+#: checkpoint from ever catching up; the writer then rewinds it between two transactions.
+WAL_REWIND_FRAMES = 16_384
 
 _KEY_COLUMNS = (
     "k.key_id, k.workspace_id, w.public_id, k.kind, k.created_us, k.revoked_us,"
@@ -113,17 +116,21 @@ class SqliteStore:
         conn = connect(self.path, busy_timeout_ms=0, writer=False)
         try:
             while not self._stop.wait(interval_s):
-                self._checkpoint(conn, "PASSIVE")
+                if self._checkpoint(conn, "PASSIVE") > WAL_REWIND_FRAMES:
+                    self._writer.rewind_wal()  # commits never left it a quiet moment
             self._checkpoint(conn, "TRUNCATE")
         finally:
             conn.close()
 
     @staticmethod
-    def _checkpoint(conn: sqlite3.Connection, mode: str) -> None:
+    def _checkpoint(conn: sqlite3.Connection, mode: str) -> int:
+        """Run a checkpoint; the frames in the WAL (0 when it could not run)."""
         try:
-            conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+            row = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         except sqlite3.Error as exc:  # busy now; the next round catches up
             log.debug("checkpoint skipped: %s", exc)
+            return 0
+        return int(row[1]) if row else 0
 
     def is_ready(self) -> bool:
         """Whether the database answers and is writable right now."""

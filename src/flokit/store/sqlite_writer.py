@@ -51,6 +51,8 @@ class GroupCommitWriter:
         self._closing = threading.Lock()
         self._closed = False
         self.commits = 0  # transactions committed: group commit shows as commits < requests
+        self._rewind = threading.Event()
+        self._busy_timeout_ms = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
         self._thread = threading.Thread(target=self._loop, name="flokit-writer", daemon=True)
         self._thread.start()
 
@@ -77,12 +79,37 @@ class GroupCommitWriter:
         self._thread.join()
         self._conn.close()
 
+    def rewind_wal(self) -> None:
+        """Ask for a WAL rewind after the current transaction (see ``_rewind``)."""
+        self._rewind.set()
+
     def _loop(self) -> None:
         while (first := self._queue.get()) is not None:
             group, stop = self._gather(first)
             self._commit(group)
+            if self._rewind.is_set():
+                self._rewind.clear()
+                self._rewind_now()
             if stop:
                 break
+
+    def _rewind_now(self) -> None:
+        """Backfill the whole WAL and restart it from its beginning. Under continuous commits
+        a background checkpoint never reaches the end of the WAL, which then grows without
+        bound (3 GB during a 3M-row import) and slows every commit; between two transactions
+        the writer can finish the job. Readers get 100 ms to let go, else it waits for later."""
+        conn = self._conn
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            conn.execute("PRAGMA busy_timeout = 100")
+            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        except sqlite3.Error as exc:
+            log.info("WAL rewind postponed: %s", exc)
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            if self._lock_fd is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _gather(self, first: _Pending) -> tuple[list[_Pending], bool]:
         """Everything already waiting, up to the group limits: the group-commit batch."""
