@@ -14,6 +14,7 @@ from imports_helpers import csv_rows, wait_done
 from starlette.testclient import TestClient
 
 from flokit.app import build_app
+from flokit.imports.validation import split_rows
 from flokit.settings import Settings
 from flokit.store import open_store
 
@@ -299,5 +300,22 @@ def test_parallel_validation_gives_the_same_outcome(tmp_path: Path) -> None:
         outcomes.append(
             (job["accepted"], job["rejected"], job["duplicates"], job["errors"], errors, order)
         )
-    assert outcomes[0] == outcomes[1]
+    for part in range(6):
+        assert outcomes[0][part] == outcomes[1][part], part
     assert outcomes[0][1] == 12 and outcomes[0][5] == sorted(outcomes[0][5], key=lambda o: o[0])
+
+
+def test_shares_are_cut_at_record_boundaries_even_inside_quoted_newlines(tmp_path: Path) -> None:
+    path = tmp_path / "quoted.csv"
+    lines = ["event,timestamp,user_id,properties.note"]
+    lines += [
+        f'x,2024-03-15T14:20:00Z,u{i},"line one\nline ""two"", {i}\nthree"' for i in range(101)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    whole = list(csv.reader(io.StringIO(path.read_text())))[1:]
+    for shares in (2, 3, 7):
+        ranges = split_rows(path, shares)
+        data = path.read_bytes()
+        parts = [list(csv.reader(io.StringIO(data[a:b].decode()))) for a, b in ranges]
+        assert [row for part in parts for row in part] == whole
+        assert ranges[0][0] == len(lines[0]) + 1 and ranges[-1][1] == len(data)

@@ -1,15 +1,16 @@
-"""One import job: validate every row into a staging file, then store it in timestamp order.
+"""One import job: validate every row into staging files, then store them in timestamp order.
 
 Validate phase (``validation.py``): rows are checked by the API's validator, in two processes
-for large files, and the valid ones land in a staging SQLite file (``synchronous=OFF``: it is
-rebuilt if the process dies in this phase) whose rowids follow (timestamp, row) order. Store
-phase: the staged rows are read back sequentially and each slice is committed together with
-the job's resume point, so a restart continues exactly where the last commit ended: nothing
-lost, nothing stored twice.
+for large files, each writing a staging SQLite file (``synchronous=OFF``: rebuilt if the
+process dies in this phase) sorted by (timestamp, row). Store phase: the sorted shares are
+merged as they are read and each slice is committed together with the job's resume point, so
+a restart continues exactly where the last commit ended: nothing lost, nothing stored twice.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 import multiprocessing
 import os
@@ -31,7 +32,8 @@ from flokit.imports.validation import (
     ShareResult,
     ShareTask,
     merge,
-    open_stage,
+    sorted_rows,
+    split_rows,
     start_worker,
     unpack,
     validate_share,
@@ -60,8 +62,9 @@ class ImportPaths:
     def upload(self, import_id: str) -> Path:
         return self.root / f"{import_id}.csv"
 
-    def stage(self, import_id: str) -> Path:
-        return self.root / f"{import_id}.stage.db"
+    def shares(self, import_id: str) -> Path:
+        """How the staged rows are split: each share's first file row (JSON)."""
+        return self.root / f"{import_id}.shares.json"
 
     def errors(self, import_id: str) -> Path:
         return self.root / f"{import_id}.errors.csv"
@@ -110,7 +113,7 @@ class ImportJob:
 
     def _clean_up(self) -> None:
         self.paths.upload(self.record.id).unlink(missing_ok=True)
-        self.paths.stage(self.record.id).unlink(missing_ok=True)
+        self.paths.shares(self.record.id).unlink(missing_ok=True)
         for leftover in self.paths.root.glob(f"{self.record.id}.*.[0-9]"):
             leftover.unlink()
 
@@ -122,31 +125,30 @@ class ImportJob:
         layout = inspect(upload)
         parallel = upload.stat().st_size >= self.settings.import_parallel_min_bytes
         shares = 2 if parallel and (os.cpu_count() or 1) >= 2 else 1
+        now_us = self.now_us()
         tasks = [
             ShareTask(
                 upload,
                 paths.part(record.id, "stage", i),
                 paths.part(record.id, "errors", i),
                 i,
-                shares,
+                start,
+                end,
                 self.settings,
-                self.now_us(),
+                now_us,
             )
-            for i in range(shares)
+            for i, (start, end) in enumerate(split_rows(upload, shares))
         ]
         started = time.monotonic()
         results = self._in_processes(tasks) if shares > 1 else [validate_share(tasks[0])]
-        checked = time.monotonic()
-        merged = merge(
-            tasks, results, paths.stage(record.id), paths.errors(record.id), layout.header
-        )
+        merged = merge(tasks, results, paths.errors(record.id), layout.header)
+        _write_durably(paths.shares(record.id), json.dumps({"offsets": merged.offsets}))
         log.info(
-            "import %s: %d rows checked in %.1f s (%d processes), sorted in %.1f s",
+            "import %s: %d rows checked and sorted in %.1f s (%d processes)",
             record.id,
             merged.rows,
-            checked - started,
+            time.monotonic() - started,
             shares,
-            time.monotonic() - checked,
         )
         self._update(
             rows_total=merged.rows,
@@ -176,31 +178,33 @@ class ImportJob:
         The next slice is read and decoded while the previous one commits; slices still
         commit one after the other, so the resume point only moves forward."""
         record = self.store.get_import(self.record.workspace_id, self.record.id) or self.record
-        stage = open_stage(self.paths.stage(record.id), fresh=False)
-        try:
-            rows = stage.execute(  # rowids follow (timestamp, row): a sequential read
-                "SELECT rowid, ts, payload FROM rows WHERE rowid > ? ORDER BY rowid",
-                (record.stored_row,),
-            )
-            with ThreadPoolExecutor(1, thread_name_prefix="flokit-import-commit") as committer:
-                committing: Future[tuple[int, int]] | None = None
-                while batch := rows.fetchmany(COMMIT_ROWS):
-                    events = [unpack(payload) for _, _, payload in batch]
-                    now_us = self.now_us()
-                    ids = self.ids.batch(len(events), now_us // 1000)
-                    resume_at = (batch[-1][1], batch[-1][0])  # (timestamp reached, rowid)
-                    if committing is not None:
-                        committing.result()
-                    committing = committer.submit(
-                        self.store.store_import_batch,
-                        record,
-                        events,
-                        ids,
-                        now_us,
-                        self.retention_us,
-                        resume_at,
-                    )
+        offsets: list[int] = json.loads(self.paths.shares(record.id).read_text())["offsets"]
+        stages = [self.paths.part(record.id, "stage", i) for i in range(len(offsets))]
+        rows = sorted_rows(stages, offsets, (record.stored_ts, record.stored_row))
+        with ThreadPoolExecutor(1, thread_name_prefix="flokit-import-commit") as committer:
+            committing: Future[tuple[int, int]] | None = None
+            while batch := list(itertools.islice(rows, COMMIT_ROWS)):
+                events = [unpack(payload) for _, _, payload in batch]
+                now_us = self.now_us()
+                ids = self.ids.batch(len(events), now_us // 1000)
+                resume_at = (batch[-1][0], batch[-1][1])  # (timestamp, file row) reached
                 if committing is not None:
                     committing.result()
-        finally:
-            stage.close()
+                committing = committer.submit(
+                    self.store.store_import_batch,
+                    record,
+                    events,
+                    ids,
+                    now_us,
+                    self.retention_us,
+                    resume_at,
+                )
+            if committing is not None:
+                committing.result()
+
+
+def _write_durably(path: Path, text: str) -> None:
+    with path.open("w") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())

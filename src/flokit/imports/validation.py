@@ -1,21 +1,24 @@
 """The validate phase of an import, split in shares that run in parallel processes.
 
-Every share reads the whole file (CSV parsing is cheap, in C) but validates only its own rows
-(row number modulo the share count), writing its valid events to a staging file of its own and
-its rejected rows to an errors file of its own. ``merge`` then joins the shares: one staging
-table sorted by (timestamp, row) through an index, one errors file in row order.
+The data rows are cut into contiguous byte ranges at record boundaries (a newline outside any
+quoted field: an even count of ``"`` before it), one per share. Each share parses and checks its
+own rows, writes the valid ones to a staging file of its own, sorted by (timestamp, row), and
+its rejected rows to an errors file of its own. Row numbers inside a share are local; ``merge``
+turns them into file row numbers, and the store phase merges the sorted shares as it reads.
 """
 
 from __future__ import annotations
 
 import csv
 import heapq
+import io
+import itertools
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import msgspec
 
@@ -46,7 +49,8 @@ class ShareTask:
     stage_path: Path
     errors_path: Path
     share: int
-    shares: int
+    start: int  # byte range of this share's rows in the file
+    end: int
     settings: Settings
     now_us: int
 
@@ -85,7 +89,7 @@ def validate_share(task: ShareTask) -> ShareResult:
     result = ShareResult()
     pending: list[tuple[int, int, bytes]] = []
     with (
-        task.csv_path.open(encoding="utf-8", errors="surrogateescape", newline="") as source,
+        _open_range(task.csv_path, task.start, task.end) as source,
         task.errors_path.open("w", encoding="utf-8", errors="surrogateescape", newline="") as out,
     ):
         errors = csv.writer(out)
@@ -97,7 +101,7 @@ def validate_share(task: ShareTask) -> ShareResult:
                     result.first_errors.append(
                         {"row": number, "event": outcome.event, "reason": outcome.reason}
                     )
-            elif outcome is not None:
+            else:
                 result.valid += 1
                 pending.append((outcome.timestamp_us, number, pack(outcome)))
                 if len(pending) >= STAGE_ROWS:
@@ -106,16 +110,77 @@ def validate_share(task: ShareTask) -> ShareResult:
             if _progress is not None and number % PROGRESS_EVERY == 0:
                 _progress[task.share] = number
     _stage(stage, pending)
+    # Sorted once here, in parallel with the other shares: rowids then follow (timestamp, row).
+    stage.execute("CREATE TABLE sorted AS SELECT ts, row, payload FROM rows ORDER BY ts, row")
+    stage.execute("DROP TABLE rows")
     stage.close()
     return result
 
 
+def _open_range(path: Path, start: int, end: int) -> TextIO:
+    """The text of bytes [start, end) of the file (UTF-8; bad bytes kept as surrogates)."""
+    raw = path.open("rb")
+    raw.seek(start)
+    return io.TextIOWrapper(
+        io.BufferedReader(_Window(raw, end - start)),
+        encoding="utf-8",
+        errors="surrogateescape",
+        newline="",
+    )
+
+
+class _Window(io.RawIOBase):
+    """At most ``size`` bytes of an open file, from where it stands."""
+
+    def __init__(self, raw: io.BufferedReader, size: int) -> None:
+        self.raw, self.left = raw, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)[: self.left]
+        count = self.raw.readinto(view) or 0
+        self.left -= count
+        return count
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+def split_rows(path: Path, shares: int) -> list[tuple[int, int]]:
+    """Byte ranges of the data rows, one per share, cut at record boundaries: newlines outside
+    quoted fields (RFC 4180 doubles quotes inside fields, so the count of quotes before a
+    boundary is even)."""
+    size = path.stat().st_size
+    with path.open("rb") as source:
+        first = _boundary_after(source, 0)  # after the header row
+        cuts = [first]
+        for share in range(1, shares):
+            cuts.append(
+                max(cuts[-1], _boundary_after(source, first + (size - first) * share // shares))
+            )
+    cuts.append(size)
+    return list(itertools.pairwise(cuts))
+
+
+def _boundary_after(source: BinaryIO, offset: int) -> int:
+    """The first record boundary at or after ``offset`` (end of file if none)."""
+    source.seek(0)
+    quotes = source.read(offset).count(b'"')  # C-speed; files are read twice at most
+    while line := source.readline():
+        quotes += line.count(b'"')
+        if quotes % 2 == 0:
+            return source.tell()
+    return source.tell()
+
+
 def _checked_rows(
     source: TextIO, layout: Layout, validator: Validator, task: ShareTask
-) -> Iterator[tuple[int, list[str], ValidEvent | Rejection | None]]:
-    """Every data row (1-based); the outcome is None for rows of other shares."""
+) -> Iterator[tuple[int, list[str], ValidEvent | Rejection]]:
+    """Every row of the share (numbered from 1 within it) with its outcome."""
     reader = csv.reader(source)
-    next(reader, None)  # the header, checked at upload
     number = 0
     while True:
         number += 1
@@ -126,72 +191,91 @@ def _checked_rows(
         except csv.Error as exc:
             cells, problem = [], RowProblem("invalid_row", f"Row is not valid CSV ({exc})", None)
         else:
-            if number % task.shares != task.share:
-                yield number, cells, None
-                continue
             doc = row_document(layout, cells)
             if not isinstance(doc, RowProblem):
                 yield number, cells, validator.check_document(doc, number, task.now_us)
                 continue
             problem = doc
-        if number % task.shares == task.share:
-            event = layout.event_name(cells)
-            yield (
-                number,
-                cells,
-                Rejection(number, event, problem.reason, problem.code, problem.field),
-            )
-        else:
-            yield number, cells, None
+        event = layout.event_name(cells)
+        yield number, cells, Rejection(number, event, problem.reason, problem.code, problem.field)
+
+
+@dataclass(frozen=True, slots=True)
+class Merged:
+    """The validate phase's outcome: counts, first errors, and each share's row offset."""
+
+    rows: int
+    valid: int
+    rejected: int
+    first_errors: list[dict[str, Any]]
+    offsets: list[int]
 
 
 def merge(
     tasks: Sequence[ShareTask],
     results: Sequence[ShareResult],
-    stage_path: Path,
     errors_path: Path,
     header: list[str],
-) -> ShareResult:
-    """Join the shares: one staging table whose rowids follow (timestamp, row) order (SQLite's
-    external sort does the work), one errors file in row order."""
-    stage = open_stage(stage_path, fresh=True)
-    shares = []
-    for share, task in enumerate(tasks):
-        stage.execute(f"ATTACH DATABASE ? AS share{share}", (str(task.stage_path),))
-        shares.append(f"SELECT ts, row, payload FROM share{share}.rows")
-    stage.execute(
-        f"INSERT INTO rows (ts, row, payload) SELECT * FROM ({' UNION ALL '.join(shares)})"
-        " ORDER BY ts, row"
-    )
-    stage.close()
-    _merge_errors([t.errors_path for t in tasks], errors_path, header)
-    for task in tasks:
-        task.stage_path.unlink(missing_ok=True)
-        task.errors_path.unlink(missing_ok=True)
-    fsync(stage_path)
-    fsync(errors_path)
-    first = heapq.nsmallest(
-        FIRST_ERRORS, (e for r in results for e in r.first_errors), key=lambda e: int(e["row"])
-    )
-    return ShareResult(
-        max(r.rows for r in results),
-        sum(r.valid for r in results),
-        sum(r.rejected for r in results),
-        first,
-    )
-
-
-def _merge_errors(parts: list[Path], target: Path, header: list[str]) -> None:
-    with target.open("w", encoding="utf-8", errors="surrogateescape", newline="") as out:
+) -> Merged:
+    """Join the shares' reports: file row numbers, one errors file in row order (the shares
+    are contiguous, so their errors follow each other). Staging files stay per share."""
+    offsets = list(itertools.accumulate((r.rows for r in results), initial=0))[:-1]
+    first: list[dict[str, Any]] = []
+    with errors_path.open("w", encoding="utf-8", errors="surrogateescape", newline="") as out:
         writer = csv.writer(out)
         writer.writerow([*header, "row", "reason"])
-        sources = [p.open(encoding="utf-8", errors="surrogateescape", newline="") for p in parts]
-        try:
-            numbered = [((int(row[-2]), row) for row in csv.reader(s)) for s in sources]
-            writer.writerows(row for _, row in heapq.merge(*numbered))
-        finally:
-            for source in sources:
-                source.close()
+        for task, result, offset in zip(tasks, results, offsets, strict=True):
+            with task.errors_path.open(
+                encoding="utf-8", errors="surrogateescape", newline=""
+            ) as part:
+                writer.writerows(
+                    [*row[:-2], int(row[-2]) + offset, row[-1]] for row in csv.reader(part)
+                )
+            first += [{**e, "row": int(e["row"]) + offset} for e in result.first_errors]
+            task.errors_path.unlink()
+        out.flush()
+        os.fsync(out.fileno())
+    for task in tasks:
+        fsync(task.stage_path)
+    return Merged(
+        sum(r.rows for r in results),
+        sum(r.valid for r in results),
+        sum(r.rejected for r in results),
+        first[:FIRST_ERRORS],
+        offsets,
+    )
+
+
+def sorted_rows(
+    stages: Sequence[Path], offsets: Sequence[int], after: tuple[int, int]
+) -> Iterator[tuple[int, int, bytes]]:
+    """Every staged row, (timestamp, file row, payload), in timestamp order, past ``after``:
+    the shares are each sorted, so they are merged as they are read."""
+    connections = [open_stage(path, fresh=False) for path in stages]
+    try:
+        streams = [
+            _shifted(
+                conn.execute(
+                    "SELECT ts, row, payload FROM sorted"
+                    " WHERE (ts, row + ?) > (?, ?) ORDER BY rowid",
+                    (offset, *after),
+                ),
+                offset,
+            )
+            for conn, offset in zip(connections, offsets, strict=True)
+        ]
+        yield from heapq.merge(*streams)
+    finally:
+        for conn in connections:
+            conn.close()
+
+
+def _shifted(
+    rows: Iterable[tuple[int, int, bytes]], offset: int
+) -> Iterator[tuple[int, int, bytes]]:
+    """A share's rows with file row numbers (its own count from 1, plus where it starts)."""
+    for ts, row, payload in rows:
+        yield ts, row + offset, payload
 
 
 def open_stage(path: Path, fresh: bool) -> sqlite3.Connection:

@@ -67,7 +67,7 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX idempotency_expiry ON idempotency(expires_us)",
     ],
     [
-        # CSV import jobs (contract §10); stored_row is the store phase's resume point.
+        # CSV import jobs (contract §10); (stored_ts, stored_row) is the store phase's resume point.
         """CREATE TABLE imports (
             id TEXT PRIMARY KEY,
             workspace_id INTEGER NOT NULL,
