@@ -290,14 +290,6 @@ class SqliteStore:
             )
         )
 
-    def workspace_limit(self, workspace: Workspace) -> int | None:
-        row = (
-            self._reader()
-            .execute("SELECT requests_per_minute FROM workspaces WHERE id = ?", (workspace.id,))
-            .fetchone()
-        )
-        return row[0] if row else None
-
     def count_workspaces(self) -> int:
         return int(self._reader().execute("SELECT count(*) FROM workspaces").fetchone()[0])
 
