@@ -33,9 +33,9 @@ from flokit.store.sqlite_writer import GroupCommitWriter
 
 log = logging.getLogger("flokit.store")
 T = TypeVar("T")
-#: A WAL this long (64 MiB of 4 KiB pages) means back-to-back commits keep the background
+#: A WAL this long (256 MiB of 4 KiB pages) means back-to-back commits keep the background
 #: checkpoint from ever catching up; the writer then rewinds it between two transactions.
-WAL_REWIND_FRAMES = 16_384
+WAL_REWIND_FRAMES = 65_536
 
 _KEY_COLUMNS = (
     "k.key_id, k.workspace_id, w.public_id, k.kind, k.created_us, k.revoked_us,"
