@@ -28,7 +28,7 @@ def main() -> None:
         report = run_crash(db, batches=150, kill_after_s=kill_after, seed=number)
         sound += report.sound
         print(
-            f"run {number + 1:2}: kill after ~{kill_after:.1f} s; {report.acknowledged}/"
+            f"run {number + 1:2}: kill after {kill_after:.2f} s; {report.acknowledged}/"
             f"{report.batches} batches acknowledged; missing after crash "
             f"{report.missing_after_crash}; stored after resend {report.stored_after_resend}/"
             f"{report.distinct_sent}; duplicate insert_ids {report.duplicated_insert_ids}; "
