@@ -182,3 +182,27 @@ def test_events_tracked_are_flushed_at_interpreter_exit(
     assert done.returncode == 0, done.stderr
     users = {e["user_id"] for e in stored_events(server, workspace["api_key"])}
     assert users == {f"exit{i}" for i in range(10)}
+
+
+def test_async_client_leftovers_are_sent_at_interpreter_exit(
+    served: tuple[Server, dict[str, Any]],
+) -> None:
+    server, workspace = served
+    script = (
+        "import asyncio, sys, flokit_sdk\n"
+        "async def main():\n"
+        "    c = flokit_sdk.AsyncClient(sys.argv[1], sys.argv[2], flush_interval=3600)\n"
+        "    for i in range(7):\n"
+        "        await c.track('x', user_id=f'aexit{i}')\n"
+        "    return c  # never closed: the loop ends with the events still queued\n"
+        "client = asyncio.run(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, workspace["api_key"], server.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    users = {e["user_id"] for e in stored_events(server, workspace["api_key"])}
+    assert users == {f"aexit{i}" for i in range(7)}
