@@ -22,6 +22,7 @@ from flokit.model import (
     ImportRecord,
     IssuedKey,
     KeyKind,
+    StagedRow,
     StoredEvent,
     StoredResponse,
     ValidEvent,
@@ -240,7 +241,7 @@ class SqliteStore:
     def store_import_batch(
         self,
         record: ImportRecord,
-        events: Sequence[ValidEvent],
+        rows: Sequence[StagedRow],
         ids: Sequence[str],
         received_us: int,
         insert_id_retention_us: int,
@@ -249,9 +250,9 @@ class SqliteStore:
         expires = received_us + insert_id_retention_us
         return self.write_sync(
             lambda conn: sqlite_imports.store_batch(
-                conn, record, events, ids, received_us, expires, resume_at
+                conn, record, rows, ids, received_us, expires, resume_at
             ),
-            rows=len(events),
+            rows=len(rows),
         )
 
     # -- workspaces and keys ---------------------------------------------------------------
