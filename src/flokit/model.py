@@ -23,24 +23,6 @@ class ValidEvent:
     insert_id: str | None
     transaction_id: str | None  # set on revenue events only: their duplicate key
 
-    def dedup_keys(self) -> tuple[str | None, str | None]:
-        """Its duplicate keys (contract §5): (revenue transaction key, insert_id key)."""
-        txn = (
-            f"t:{self.event}\x1f{self.transaction_id}" if self.transaction_id is not None else None
-        )
-        ins = f"i:{self.insert_id}" if self.insert_id is not None else None
-        return txn, ins
-
-
-@dataclass(frozen=True, slots=True)
-class StagedRow:
-    """A valid event prepared for storage ahead of time (CSV imports): its row as JSON text,
-    ``[event, user_id, anonymous_id, timestamp_us, properties, insert_id]``, and its keys."""
-
-    row_json: str
-    transaction_key: str | None
-    insert_key: str | None
-
 
 @dataclass(slots=True)
 class Rejection:

@@ -31,14 +31,14 @@ from flokit.imports.upload import inspect
 from flokit.imports.validation import (
     ShareResult,
     ShareTask,
-    Staged,
     merge,
     sorted_rows,
     split_rows,
     start_worker,
+    unpack,
     validate_share,
 )
-from flokit.model import ImportRecord, StagedRow
+from flokit.model import ImportRecord, ValidEvent
 from flokit.pipeline.ids import IdGenerator
 from flokit.settings import Settings
 from flokit.store import Store
@@ -184,16 +184,16 @@ class ImportJob:
         last = [record.stored_ts, record.stored_row]
         with ThreadPoolExecutor(1, thread_name_prefix="flokit-import-commit") as committer:
             committing: Future[tuple[int, int]] | None = None
-            while staged := _next_slice(rows, last):
+            while events := _next_slice(rows, last):
                 now_us = self.now_us()
-                ids = self.ids.batch(len(staged), now_us // 1000)
+                ids = self.ids.batch(len(events), now_us // 1000)
                 resume_at = (last[0], last[1])  # (timestamp, file row) reached
                 if committing is not None:
                     committing.result()
                 committing = committer.submit(
                     self.store.store_import_batch,
                     record,
-                    staged,
+                    events,
                     ids,
                     now_us,
                     self.retention_us,
@@ -203,14 +203,14 @@ class ImportJob:
                 committing.result()
 
 
-def _next_slice(rows: Iterator[Staged], last: list[int]) -> list[StagedRow]:
-    """Up to COMMIT_ROWS rows from the merged stream; ``last`` is left at the (timestamp,
-    file row) of the last one."""
-    staged = []
-    for ts, row, ready in itertools.islice(rows, COMMIT_ROWS):
-        staged.append(ready)
+def _next_slice(rows: Iterator[tuple[int, int, bytes]], last: list[int]) -> list[ValidEvent]:
+    """Up to COMMIT_ROWS events, decoded straight from the stream (no second copy in
+    memory); ``last`` is left at the (timestamp, file row) of the last one."""
+    events = []
+    for ts, row, payload in itertools.islice(rows, COMMIT_ROWS):
+        events.append(unpack(payload))
         last[0], last[1] = ts, row
-    return staged
+    return events
 
 
 def _write_durably(path: Path, text: str) -> None:

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
+import msgspec
+
 from flokit.imports.csvfile import Layout, RowProblem, row_document
 from flokit.imports.upload import inspect
-from flokit.model import Rejection, StagedRow, ValidEvent
+from flokit.model import Rejection, ValidEvent
 from flokit.pipeline.validate import Validator
 from flokit.settings import Settings
-from flokit.store import staged_row
 
 STAGE_ROWS = 5000
 FIRST_ERRORS = 100
@@ -62,13 +63,31 @@ class ShareResult:
     first_errors: list[dict[str, Any]] = field(default_factory=list)
 
 
+def pack(event: ValidEvent) -> bytes:
+    return msgspec.msgpack.encode(
+        (
+            event.event,
+            event.user_id,
+            event.anonymous_id,
+            event.timestamp_us,
+            event.properties,
+            event.insert_id,
+            event.transaction_id,
+        )
+    )
+
+
+def unpack(payload: bytes) -> ValidEvent:
+    return ValidEvent(*msgspec.msgpack.decode(payload))
+
+
 def validate_share(task: ShareTask) -> ShareResult:
     """Validate this share's rows of the file into its staging and errors files."""
     layout = inspect(task.csv_path)
     validator = Validator(task.settings)
     stage = open_stage(task.stage_path, fresh=True)
     result = ShareResult()
-    pending: list[tuple[int, int, str, str | None, str | None]] = []
+    pending: list[tuple[int, int, bytes]] = []
     with (
         _open_range(task.csv_path, task.start, task.end) as source,
         task.errors_path.open("w", encoding="utf-8", errors="surrogateescape", newline="") as out,
@@ -84,16 +103,7 @@ def validate_share(task: ShareTask) -> ShareResult:
                     )
             else:
                 result.valid += 1
-                staged = staged_row(outcome)
-                pending.append(
-                    (
-                        outcome.timestamp_us,
-                        number,
-                        staged.row_json,
-                        staged.transaction_key,
-                        staged.insert_key,
-                    )
-                )
+                pending.append((outcome.timestamp_us, number, pack(outcome)))
                 if len(pending) >= STAGE_ROWS:
                     _stage(stage, pending)
             result.rows = number
@@ -101,7 +111,7 @@ def validate_share(task: ShareTask) -> ShareResult:
                 _progress[task.share] = number
     _stage(stage, pending)
     # Sorted once here, in parallel with the other shares: rowids then follow (timestamp, row).
-    stage.execute("CREATE TABLE sorted AS SELECT * FROM rows ORDER BY ts, row")
+    stage.execute("CREATE TABLE sorted AS SELECT ts, row, payload FROM rows ORDER BY ts, row")
     stage.execute("DROP TABLE rows")
     stage.close()
     return result
@@ -239,20 +249,17 @@ def merge(
     )
 
 
-Staged = tuple[int, int, StagedRow]  # (timestamp, file row, the row ready to store)
-
-
 def sorted_rows(
     stages: Sequence[Path], offsets: Sequence[int], after: tuple[int, int]
-) -> Iterator[Staged]:
-    """Every staged row in (timestamp, file row) order, past ``after``: the shares are each
-    sorted, so they are merged as they are read."""
+) -> Iterator[tuple[int, int, bytes]]:
+    """Every staged row, (timestamp, file row, payload), in timestamp order, past ``after``:
+    the shares are each sorted, so they are merged as they are read."""
     connections = [open_stage(path, fresh=False) for path in stages]
     try:
         streams = [
             _shifted(
                 conn.execute(
-                    "SELECT ts, row, row_json, txn, ins FROM sorted"
+                    "SELECT ts, row, payload FROM sorted"
                     " WHERE (ts, row + ?) > (?, ?) ORDER BY rowid",
                     (offset, *after),
                 ),
@@ -260,22 +267,18 @@ def sorted_rows(
             )
             for conn, offset in zip(connections, offsets, strict=True)
         ]
-        yield from heapq.merge(*streams, key=_order)
+        yield from heapq.merge(*streams)
     finally:
         for conn in connections:
             conn.close()
 
 
-def _order(staged: Staged) -> tuple[int, int]:
-    return staged[0], staged[1]
-
-
 def _shifted(
-    rows: Iterable[tuple[int, int, str, str | None, str | None]], offset: int
-) -> Iterator[Staged]:
+    rows: Iterable[tuple[int, int, bytes]], offset: int
+) -> Iterator[tuple[int, int, bytes]]:
     """A share's rows with file row numbers (its own count from 1, plus where it starts)."""
-    for ts, row, row_json, txn, ins in rows:
-        yield ts, row + offset, StagedRow(row_json, txn, ins)
+    for ts, row, payload in rows:
+        yield ts, row + offset, payload
 
 
 def open_stage(path: Path, fresh: bool) -> sqlite3.Connection:
@@ -287,19 +290,14 @@ def open_stage(path: Path, fresh: bool) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA cache_size = -8192")  # read and written in order: little cache needed
     if fresh:
-        conn.execute(
-            "CREATE TABLE rows (ts INTEGER NOT NULL, row INTEGER NOT NULL, row_json TEXT NOT NULL,"
-            " txn TEXT, ins TEXT)"
-        )
+        conn.execute("CREATE TABLE rows (ts INTEGER NOT NULL, row INTEGER NOT NULL, payload BLOB)")
     return conn
 
 
-def _stage(
-    conn: sqlite3.Connection, pending: list[tuple[int, int, str, str | None, str | None]]
-) -> None:
+def _stage(conn: sqlite3.Connection, pending: list[tuple[int, int, bytes]]) -> None:
     if pending:
         conn.execute("BEGIN")
-        conn.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?)", pending)
+        conn.executemany("INSERT INTO rows VALUES (?, ?, ?)", pending)
         conn.execute("COMMIT")
         pending.clear()
 

@@ -6,8 +6,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-import msgspec
-
 from flokit.model import (
     ApiKey,
     Appended,
@@ -17,7 +15,6 @@ from flokit.model import (
     IssuedKey,
     KeyKind,
     Rendered,
-    StagedRow,
     StoredEvent,
     StoredResponse,
     ValidEvent,
@@ -25,8 +22,6 @@ from flokit.model import (
 )
 from flokit.pipeline.limits import Limiter
 from flokit.settings import Settings
-
-_encode = msgspec.json.Encoder().encode
 
 #: Makes the 200 response of an append from its outcome (per event, the original's id if a
 #: duplicate); it runs inside the store's transaction so the response is kept with the events.
@@ -69,7 +64,7 @@ class Store(Protocol):
     def store_import_batch(
         self,
         record: ImportRecord,
-        rows: Sequence[StagedRow],
+        events: Sequence[ValidEvent],
         ids: Sequence[str],
         received_us: int,
         insert_id_retention_us: int,
@@ -82,21 +77,6 @@ class Store(Protocol):
     def list_keys(self, workspace: Workspace) -> list[ApiKey]: ...
     def revoke_key(self, key_id: str) -> ApiKey | None: ...
     def rotate_key(self, key_id: str) -> IssuedKey | None: ...
-
-
-def staged_row(event: ValidEvent) -> StagedRow:
-    """An event prepared ahead of its storage (CSV imports): its row as JSON text, so the store
-    splices it into its insert instead of building and encoding it again."""
-    properties = event.properties.decode() if event.properties is not None else None
-    row = (
-        event.event,
-        event.user_id,
-        event.anonymous_id,
-        event.timestamp_us,
-        properties,
-        event.insert_id,
-    )
-    return StagedRow(_encode(row).decode(), *event.dedup_keys())
 
 
 def open_store(settings: Settings) -> Store:

@@ -22,7 +22,6 @@ from flokit.model import (
     ImportRecord,
     IssuedKey,
     KeyKind,
-    StagedRow,
     StoredEvent,
     StoredResponse,
     ValidEvent,
@@ -241,7 +240,7 @@ class SqliteStore:
     def store_import_batch(
         self,
         record: ImportRecord,
-        rows: Sequence[StagedRow],
+        events: Sequence[ValidEvent],
         ids: Sequence[str],
         received_us: int,
         insert_id_retention_us: int,
@@ -250,9 +249,9 @@ class SqliteStore:
         expires = received_us + insert_id_retention_us
         return self.write_sync(
             lambda conn: sqlite_imports.store_batch(
-                conn, record, rows, ids, received_us, expires, resume_at
+                conn, record, events, ids, received_us, expires, resume_at
             ),
-            rows=len(rows),
+            rows=len(events),
         )
 
     # -- workspaces and keys ---------------------------------------------------------------

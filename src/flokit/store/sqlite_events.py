@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 
 import msgspec
 
-from flokit.model import EventQuery, StagedRow, StoredEvent, ValidEvent
+from flokit.model import EventQuery, StoredEvent, ValidEvent
 
 _COLUMNS = (
     "seq, event_id, event, user_id, anonymous_id, timestamp_us, received_us, properties, insert_id"
@@ -35,38 +35,11 @@ def _json(value: object) -> str:
     return _encoder.encode(value).decode()
 
 
-KeyRow = tuple[str, str, int | None]
-
-
-def _plan(
-    conn: sqlite3.Connection,
-    workspace_id: int,
-    keys: Sequence[tuple[str | None, str | None]],
-    ids: Sequence[str],
-    insert_id_expires_us: int,
-) -> tuple[list[str | None], list[int], list[KeyRow]]:
-    """Which events are duplicates (of stored ones or of earlier ones in the same call): per
-    event the original's id or None, the indices of the new ones, and the keys to record."""
-    wanted = [k for pair in keys for k in pair if k is not None]
-    seen = (
-        dict(conn.execute(_FIND_KEYS, (workspace_id, _json(wanted))).fetchall()) if wanted else {}
-    )
-    originals: list[str | None] = []
-    fresh: list[int] = []
-    key_rows: list[KeyRow] = []
-    for index, ((txn, ins), event_id) in enumerate(zip(keys, ids, strict=True)):
-        original = (txn and seen.get(txn)) or (ins and seen.get(ins)) or None
-        originals.append(original)
-        if original is not None:
-            continue
-        fresh.append(index)
-        if txn is not None:
-            seen[txn] = event_id
-            key_rows.append((txn, event_id, None))
-        if ins is not None:
-            seen[ins] = event_id
-            key_rows.append((ins, event_id, insert_id_expires_us))
-    return originals, fresh, key_rows
+def _keys(event: ValidEvent) -> tuple[str | None, str | None]:
+    """The event's duplicate keys: (revenue transaction key, insert_id key)."""
+    txn = f"t:{event.event}\x1f{event.transaction_id}" if event.transaction_id is not None else None
+    ins = f"i:{event.insert_id}" if event.insert_id is not None else None
+    return txn, ins
 
 
 def insert_events(
@@ -78,52 +51,41 @@ def insert_events(
     insert_id_expires_us: int,
 ) -> list[str | None]:
     """Store the events that are new; for each event, the id of its original if a duplicate."""
-    keys = [e.dedup_keys() for e in events]
-    originals, fresh, key_rows = _plan(conn, workspace_id, keys, ids, insert_id_expires_us)
-    rows = [_row(ids[i], events[i]) for i in fresh]
-    _insert(conn, workspace_id, received_us, _json(rows) if rows else "", key_rows)
-    return originals
-
-
-def insert_staged(
-    conn: sqlite3.Connection,
-    workspace_id: int,
-    staged: Sequence[StagedRow],
-    ids: Sequence[str],
-    received_us: int,
-    insert_id_expires_us: int,
-) -> list[str | None]:
-    """``insert_events`` for rows prepared ahead of time: their JSON is spliced, not re-encoded."""
-    keys = [(s.transaction_key, s.insert_key) for s in staged]
-    originals, fresh, key_rows = _plan(conn, workspace_id, keys, ids, insert_id_expires_us)
-    payload = ",".join(f'["{ids[i]}",{staged[i].row_json[1:]}' for i in fresh)
-    _insert(conn, workspace_id, received_us, f"[{payload}]" if payload else "", key_rows)
-    return originals
-
-
-def _row(event_id: str, event: ValidEvent) -> tuple[object, ...]:
-    return (
-        event_id,
-        event.event,
-        event.user_id,
-        event.anonymous_id,
-        event.timestamp_us,
-        _text(event.properties),
-        event.insert_id,
+    keys = [_keys(e) for e in events]
+    wanted = [k for pair in keys for k in pair if k is not None]
+    seen = (
+        dict(conn.execute(_FIND_KEYS, (workspace_id, _json(wanted))).fetchall()) if wanted else {}
     )
-
-
-def _insert(
-    conn: sqlite3.Connection,
-    workspace_id: int,
-    received_us: int,
-    rows_json: str,
-    key_rows: list[KeyRow],
-) -> None:
-    if rows_json:
-        conn.execute(_INSERT_EVENTS, (workspace_id, received_us, rows_json))
+    originals: list[str | None] = []
+    rows: list[tuple[object, ...]] = []
+    key_rows: list[tuple[str, str, int | None]] = []
+    for event, event_id, (txn, ins) in zip(events, ids, keys, strict=True):
+        original = (txn and seen.get(txn)) or (ins and seen.get(ins)) or None
+        originals.append(original)
+        if original is not None:
+            continue
+        rows.append(
+            (
+                event_id,
+                event.event,
+                event.user_id,
+                event.anonymous_id,
+                event.timestamp_us,
+                _text(event.properties),
+                event.insert_id,
+            )
+        )
+        if txn is not None:
+            seen[txn] = event_id
+            key_rows.append((txn, event_id, None))
+        if ins is not None:
+            seen[ins] = event_id
+            key_rows.append((ins, event_id, insert_id_expires_us))
+    if rows:
+        conn.execute(_INSERT_EVENTS, (workspace_id, received_us, _json(rows)))
     if key_rows:
         conn.execute(_INSERT_KEYS, (workspace_id, _json(key_rows)))
+    return originals
 
 
 def _text(properties: bytes | None) -> str | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from flokit.model import ImportRecord, StagedRow
+from flokit.model import ImportRecord, ValidEvent
 from flokit.store import sqlite_events
 
 COLUMNS = [f.name for f in fields(ImportRecord)]
@@ -100,7 +100,7 @@ def claim(conn: sqlite3.Connection, now_us: int, stale_before_us: int) -> Import
 def store_batch(
     conn: sqlite3.Connection,
     record: ImportRecord,
-    rows: Sequence[StagedRow],
+    events: Sequence[ValidEvent],
     ids: Sequence[str],
     received_us: int,
     insert_id_expires_us: int,
@@ -108,13 +108,13 @@ def store_batch(
 ) -> tuple[int, int]:
     """Store one sorted slice of an import and move its resume point in the same transaction,
     so a crash never stores a slice twice nor skips one. (new events, duplicates) stored."""
-    originals = sqlite_events.insert_staged(
-        conn, record.workspace_id, rows, ids, received_us, insert_id_expires_us
+    originals = sqlite_events.insert_events(
+        conn, record.workspace_id, events, ids, received_us, insert_id_expires_us
     )
     duplicates = len(originals) - originals.count(None)
     conn.execute(
         "UPDATE imports SET stored_ts = ?, stored_row = ?, accepted = accepted + ?,"
         " duplicates = duplicates + ?, heartbeat_us = ? WHERE id = ?",
-        (*resume_at, len(rows), duplicates, received_us, record.id),
+        (*resume_at, len(events), duplicates, received_us, record.id),
     )
-    return len(rows) - duplicates, duplicates
+    return len(events) - duplicates, duplicates
