@@ -162,6 +162,18 @@ def test_a_server_killed_and_restarted_mid_send_ends_with_exactly_every_event(
     assert count == distinct == 100_000
 
 
+def users_after_exit(server: Server, workspace: dict[str, Any], script: str) -> set[str]:
+    """Run ``script`` (argv: key, url) in a fresh interpreter to its end; the users stored."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, workspace["api_key"], server.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return {e["user_id"] for e in stored_events(server, workspace["api_key"])}
+
+
 def test_events_tracked_are_flushed_at_interpreter_exit(
     served: tuple[Server, dict[str, Any]],
 ) -> None:
@@ -173,15 +185,7 @@ def test_events_tracked_are_flushed_at_interpreter_exit(
         "    c.track('paywall_viewed', user_id=f'exit{i}', properties={'paywall_id': 'p'})\n"
         "# no flush, no close: the interpreter exits with the events queued\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script, workspace["api_key"], server.url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    users = {e["user_id"] for e in stored_events(server, workspace["api_key"])}
-    assert users == {f"exit{i}" for i in range(10)}
+    assert users_after_exit(server, workspace, script) == {f"exit{i}" for i in range(10)}
 
 
 def test_async_client_leftovers_are_sent_at_interpreter_exit(
@@ -197,12 +201,4 @@ def test_async_client_leftovers_are_sent_at_interpreter_exit(
         "    return c  # never closed: the loop ends with the events still queued\n"
         "client = asyncio.run(main())\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script, workspace["api_key"], server.url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    users = {e["user_id"] for e in stored_events(server, workspace["api_key"])}
-    assert users == {f"aexit{i}" for i in range(7)}
+    assert users_after_exit(server, workspace, script) == {f"aexit{i}" for i in range(7)}

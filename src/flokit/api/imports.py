@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from flokit.errors import InvalidRequest, NotFound, UnsupportedMediaType
+from flokit.errors import InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from flokit.http import json_response, note
 from flokit.imports.csvfile import BadFile
 from flokit.imports.job import START
@@ -123,8 +123,6 @@ async def _receive_file(
     limit = svc.settings.import_max_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit * 2:  # even gzip cannot shrink it enough
-        from flokit.errors import PayloadTooLarge
-
         raise PayloadTooLarge(f"The import file exceeds the limit of {limit} bytes")
     if media in _CSV_TYPES:
         return await receive(request.stream(), dest, limit), None
