@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -42,10 +43,9 @@ def write_batches(store: SqliteStore, workspace_id: int, batches: list[list[Vali
     for events in batches:
         now = time.time_ns() // 1000
         new_ids = ids.batch(len(events), now // 1000)
+        rows = sqlite_events.prepare(workspace_id, events, new_ids, now, now + WEEK_US)
         store.write_sync(
-            lambda conn, ev=events, ni=new_ids, n=now: sqlite_events.insert_events(
-                conn, workspace_id, ev, ni, n, n + WEEK_US
-            ),
+            lambda conn, r=rows: sqlite_events.insert_events(conn, r),
             rows=len(events),
         )
     return time.perf_counter() - started
@@ -144,6 +144,49 @@ def peak_rss_mb(pid: int) -> float:
         for child in (task / "children").read_text().split():
             total += peak_rss_mb(int(child))
     return total
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """Current RSS of a process and all its descendants, added up (0 once it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        children = [int(c) for t in tasks for c in (t / "children").read_text().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    own = next(
+        (int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmRSS:")),
+        0.0,
+    )
+    return own + sum(_tree_rss_mb(child) for child in children)
+
+
+class TreeRss:
+    """Samples a process tree's total RSS every ``every_s`` (the import's validation processes
+    count while they run); ``peak_mb`` is the highest total seen, ``samples`` the series."""
+
+    def __init__(self, pid: int, every_s: float = 0.2) -> None:
+        self.pid, self.every_s = pid, every_s
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> TreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        started = time.monotonic()
+        while not self._stop.wait(self.every_s):
+            self.samples.append((time.monotonic() - started, _tree_rss_mb(self.pid)))
+
+    @property
+    def peak_mb(self) -> float:
+        return max((mb for _, mb in self.samples), default=0.0)
 
 
 def remove(name: str) -> None:

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from flokit.app import build_app
 from flokit.errors import Unavailable
-from flokit.model import Rendered, ValidEvent
+from flokit.model import ImportRecord, Rendered, ValidEvent
 from flokit.settings import Settings
 from flokit.store.sqlite import SqliteStore
 
@@ -154,3 +154,30 @@ def test_a_request_waiting_on_another_process_lock_is_withdrawn_with_503(tmp_pat
     store.close()
     assert later == [None]
     assert count(store.path) == 1  # the withdrawn request never ran
+
+
+def test_import_slices_queued_ahead_commit_in_order_and_a_gap_is_refused(tmp_path: Path) -> None:
+    from flokit.imports.job import START
+    from flokit.store.sqlite_imports import ImportGap
+
+    store = SqliteStore(tmp_path / "s.db")
+    workspace, _ = store.create_workspace("w")
+    record = ImportRecord(
+        "imp_t", workspace.id, "running", False, "sha", 1, None, None, None, 0, 0, 0, 0, [],
+        None, "store", START, 0, 1, 1, None, 1,
+    )  # fmt: skip
+    store.create_import(record)
+    first = store.submit_import_batch(
+        record, [valid(1), valid(2)], ["evt_1", "evt_2"], 5, 10**12, ((START, 0), (10, 2))
+    )
+    second = store.submit_import_batch(
+        record, [valid(3)], ["evt_3"], 5, 10**12, ((10, 2), (11, 3))
+    )  # queued before the first has committed
+    assert (first.result(), second.result()) == ((2, 0), (1, 0))
+    gap = store.submit_import_batch(record, [valid(4)], ["evt_4"], 5, 10**12, ((99, 9), (12, 4)))
+    with pytest.raises(ImportGap):
+        gap.result()
+    after = store.get_import(workspace.id, "imp_t")
+    store.close()
+    assert after is not None and (after.stored_ts, after.stored_row, after.accepted) == (11, 3, 3)
+    assert count(store.path) == 3  # the refused slice left nothing behind

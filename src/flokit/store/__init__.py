@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,15 +62,15 @@ class Store(Protocol):
     def claim_import(self, now_us: int, stale_before_us: int) -> ImportRecord | None: ...
     def update_import(self, import_id: str, **changes: Any) -> None: ...
 
-    def store_import_batch(
+    def submit_import_batch(
         self,
         record: ImportRecord,
         events: Sequence[ValidEvent],
         ids: Sequence[str],
         received_us: int,
         insert_id_retention_us: int,
-        resume_at: tuple[int, int],
-    ) -> tuple[int, int]: ...
+        resume: tuple[tuple[int, int], tuple[int, int]],
+    ) -> Future[tuple[int, int]]: ...
     def set_workspace_limit(
         self, workspace: Workspace, requests_per_minute: int | None
     ) -> None: ...

@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -172,15 +173,16 @@ class SqliteStore:
         """Store accepted events durably, with the response ``render`` makes of them (kept for
         ``claim``'s replays in the same transaction). If ``claim``'s key already has a response,
         store nothing and hand that response back instead."""
+        rows = sqlite_events.prepare(
+            workspace_id, events, ids, received_us, received_us + insert_id_retention_us
+        )
 
         def run(conn: sqlite3.Connection) -> Appended:
             if claim is not None:
                 kept = sqlite_idempotency.find_response(conn, workspace_id, claim.key, received_us)
                 if kept is not None:
                     return Appended([], None, kept)
-            originals = sqlite_events.insert_events(
-                conn, workspace_id, events, ids, received_us, received_us + insert_id_retention_us
-            )
+            originals = sqlite_events.insert_events(conn, rows)
             rendered = render(originals)
             if claim is not None:
                 sqlite_idempotency.save_response(conn, workspace_id, claim, rendered)
@@ -237,20 +239,22 @@ class SqliteStore:
     def update_import(self, import_id: str, **changes: Any) -> None:
         self.write_sync(lambda conn: sqlite_imports.update(conn, import_id, changes))
 
-    def store_import_batch(
+    def submit_import_batch(
         self,
         record: ImportRecord,
         events: Sequence[ValidEvent],
         ids: Sequence[str],
         received_us: int,
         insert_id_retention_us: int,
-        resume_at: tuple[int, int],
-    ) -> tuple[int, int]:
-        expires = received_us + insert_id_retention_us
-        return self.write_sync(
-            lambda conn: sqlite_imports.store_batch(
-                conn, record, events, ids, received_us, expires, resume_at
-            ),
+        resume: tuple[tuple[int, int], tuple[int, int]],
+    ) -> Future[tuple[int, int]]:
+        """Queue one slice of an import (prepared here, in the caller's thread) and return at
+        once: the job prepares its next slice while this one commits."""
+        rows = sqlite_events.prepare(
+            record.workspace_id, events, ids, received_us, received_us + insert_id_retention_us
+        )
+        return self._writer.submit(
+            lambda conn: sqlite_imports.store_batch(conn, record, rows, received_us, resume),
             rows=len(events),
         )
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
@@ -12,27 +15,23 @@ from flokit.model import EventQuery, StoredEvent, ValidEvent
 _COLUMNS = (
     "seq, event_id, event, user_id, anonymous_id, timestamp_us, received_us, properties, insert_id"
 )
-# Rows travel as one JSON array per statement: SQLite unpacks them with json_each in C, so a whole
-# batch is inserted in one step without the GIL, and the request thread keeps validating.
-_INSERT_EVENTS = (
-    "INSERT INTO events (workspace_id, event_id, event, user_id, anonymous_id, timestamp_us,"
-    " received_us, properties, insert_id) SELECT ?1, value->>0, value->>1, value->>2, value->>3,"
-    " value->>4, ?2, value->>5, value->>6 FROM json_each(?3)"
+_EVENT_COLUMNS = (
+    "workspace_id, event_id, event, user_id, anonymous_id, timestamp_us, received_us,"
+    " properties, insert_id"
 )
-_INSERT_KEYS = (
-    "INSERT INTO dedup_keys (workspace_id, key, event_id, expires_us)"
-    " SELECT ?1, value->>0, value->>1, value->>2 FROM json_each(?2)"
-)
+_KEY_COLUMNS = "workspace_id, key, event_id, expires_us"
+#: Rows per multi-row ``INSERT ... VALUES``: one statement binds a thousand rows in C and runs
+#: them in one step without the GIL (measured 2.3x the rows/s of ``json_each`` unpacking and
+#: 1.6x ``executemany``, which re-takes the GIL per row); 9,000 parameters, far under SQLite's
+#: limit of 32,766.
+ROWS_PER_STATEMENT = 1000
 _FIND_KEYS = (
     "SELECT key, event_id FROM dedup_keys"
     " WHERE workspace_id = ?1 AND key IN (SELECT value FROM json_each(?2))"
 )
 _encoder = msgspec.json.Encoder()
 
-
-def _json(value: object) -> str:
-    """JSON text (SQLite's json_each refuses blobs)."""
-    return _encoder.encode(value).decode()
+Statement = tuple[str, list[Any]]
 
 
 def _keys(event: ValidEvent) -> tuple[str | None, str | None]:
@@ -42,49 +41,127 @@ def _keys(event: ValidEvent) -> tuple[str | None, str | None]:
     return txn, ins
 
 
-def insert_events(
-    conn: sqlite3.Connection,
+@dataclass(frozen=True, slots=True)
+class EventRows:
+    """A batch made ready for ``insert_events`` before the write transaction: its duplicate
+    keys, and the insert statements of its rows with their parameters bound in order. Built by
+    the caller's thread, so the one writer thread spends its time in SQLite, not in Python."""
+
+    workspace_id: int
+    ids: Sequence[str]
+    keys: list[tuple[str | None, str | None]]
+    rows: list[tuple[Any, ...]]  # every event's row, in order
+    inserts: list[Statement]  # the rows and their duplicate keys, when none is a duplicate
+    wanted_json: str | None  # every duplicate key of the batch, to look up (None: none)
+    repeats: bool  # a key appears twice within the batch
+    insert_id_expires_us: int
+
+
+def prepare(
     workspace_id: int,
     events: Sequence[ValidEvent],
     ids: Sequence[str],
     received_us: int,
     insert_id_expires_us: int,
-) -> list[str | None]:
-    """Store the events that are new; for each event, the id of its original if a duplicate."""
+) -> EventRows:
+    """``events`` with their new ``ids`` as rows to insert, in the same order."""
     keys = [_keys(e) for e in events]
+    rows = [
+        (
+            workspace_id,
+            event_id,
+            e.event,
+            e.user_id,
+            e.anonymous_id,
+            e.timestamp_us,
+            received_us,
+            _text(e.properties),
+            e.insert_id,
+        )
+        for e, event_id in zip(events, ids, strict=True)
+    ]
     wanted = [k for pair in keys for k in pair if k is not None]
-    seen = (
-        dict(conn.execute(_FIND_KEYS, (workspace_id, _json(wanted))).fetchall()) if wanted else {}
+    return EventRows(
+        workspace_id,
+        ids,
+        keys,
+        rows,
+        _inserts(rows, _key_rows(workspace_id, ids, keys, insert_id_expires_us)),
+        _encoder.encode(wanted).decode() if wanted else None,
+        len(set(wanted)) < len(wanted),
+        insert_id_expires_us,
     )
+
+
+def _key_rows(
+    workspace_id: int,
+    ids: Iterable[str | None],
+    keys: Iterable[tuple[str | None, str | None]],
+    expires_us: int,
+) -> list[tuple[Any, ...]]:
+    """The dedup_keys rows of the events stored (``None`` ids are duplicates, left out):
+    transaction keys are kept for ever, insert_id keys until ``expires_us``."""
+    key_rows: list[tuple[Any, ...]] = []
+    for event_id, (txn, ins) in zip(ids, keys, strict=True):
+        if event_id is None:
+            continue
+        if txn is not None:
+            key_rows.append((workspace_id, txn, event_id, None))
+        if ins is not None:
+            key_rows.append((workspace_id, ins, event_id, expires_us))
+    return key_rows
+
+
+def _inserts(rows: list[tuple[Any, ...]], key_rows: list[tuple[Any, ...]]) -> list[Statement]:
+    return [
+        *_values_statements("events", _EVENT_COLUMNS, rows),
+        *_values_statements("dedup_keys", _KEY_COLUMNS, key_rows),
+    ]
+
+
+def _values_statements(table: str, columns: str, rows: list[tuple[Any, ...]]) -> list[Statement]:
+    """Multi-row inserts of ``rows``, ``ROWS_PER_STATEMENT`` at a time, parameters flattened."""
+    statements = []
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        part = rows[start : start + ROWS_PER_STATEMENT]
+        sql = _values_sql(table, columns, len(part[0]), len(part))
+        statements.append((sql, [value for row in part for value in row]))
+    return statements
+
+
+@functools.lru_cache(maxsize=64)
+def _values_sql(table: str, columns: str, width: int, count: int) -> str:
+    one = "(" + ",".join("?" * width) + ")"
+    return f"INSERT INTO {table} ({columns}) VALUES " + ",".join([one] * count)
+
+
+def insert_events(conn: sqlite3.Connection, batch: EventRows) -> list[str | None]:
+    """Store the events that are new; for each event, the id of its original if a duplicate.
+    A batch without duplicates (the usual case) is inserted as prepared."""
+    found: list[tuple[str, str]] = []
+    if batch.wanted_json is not None:
+        found = conn.execute(_FIND_KEYS, (batch.workspace_id, batch.wanted_json)).fetchall()
+    inserts = batch.inserts
+    originals: list[str | None] = [None] * len(batch.ids)
+    if found or batch.repeats:
+        originals = _originals(batch, dict(found))
+        stored_ids = [e if o is None else None for e, o in zip(batch.ids, originals, strict=True)]
+        new_rows = [row for row, id_ in zip(batch.rows, stored_ids, strict=True) if id_ is not None]
+        key_rows = _key_rows(batch.workspace_id, stored_ids, batch.keys, batch.insert_id_expires_us)
+        inserts = _inserts(new_rows, key_rows)
+    for sql, values in inserts:
+        conn.execute(sql, values)
+    return originals
+
+
+def _originals(batch: EventRows, seen: dict[str, str]) -> list[str | None]:
+    """Per event, the id of the event it repeats (stored before, or earlier in the batch)."""
     originals: list[str | None] = []
-    rows: list[tuple[object, ...]] = []
-    key_rows: list[tuple[str, str, int | None]] = []
-    for event, event_id, (txn, ins) in zip(events, ids, keys, strict=True):
+    for event_id, (txn, ins) in zip(batch.ids, batch.keys, strict=True):
         original = (txn and seen.get(txn)) or (ins and seen.get(ins)) or None
         originals.append(original)
-        if original is not None:
-            continue
-        rows.append(
-            (
-                event_id,
-                event.event,
-                event.user_id,
-                event.anonymous_id,
-                event.timestamp_us,
-                _text(event.properties),
-                event.insert_id,
-            )
-        )
-        if txn is not None:
-            seen[txn] = event_id
-            key_rows.append((txn, event_id, None))
-        if ins is not None:
-            seen[ins] = event_id
-            key_rows.append((ins, event_id, insert_id_expires_us))
-    if rows:
-        conn.execute(_INSERT_EVENTS, (workspace_id, received_us, _json(rows)))
-    if key_rows:
-        conn.execute(_INSERT_KEYS, (workspace_id, _json(key_rows)))
+        if original is None:
+            seen.update((key, event_id) for key in (txn, ins) if key is not None)
     return originals
 
 

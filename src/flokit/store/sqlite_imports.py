@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from flokit.model import ImportRecord, ValidEvent
+from flokit.model import ImportRecord
 from flokit.store import sqlite_events
 
 COLUMNS = [f.name for f in fields(ImportRecord)]
@@ -24,6 +24,10 @@ MUTABLE = frozenset(COLUMNS) - {
     "file_name",
     "created_us",
 }
+
+
+class ImportGap(RuntimeError):
+    """A slice came to the store out of turn (raised inside its transaction: nothing kept)."""
 
 
 def _record(row: Sequence[Any]) -> ImportRecord:
@@ -100,21 +104,24 @@ def claim(conn: sqlite3.Connection, now_us: int, stale_before_us: int) -> Import
 def store_batch(
     conn: sqlite3.Connection,
     record: ImportRecord,
-    events: Sequence[ValidEvent],
-    ids: Sequence[str],
+    batch: sqlite_events.EventRows,
     received_us: int,
-    insert_id_expires_us: int,
-    resume_at: tuple[int, int],
+    resume: tuple[tuple[int, int], tuple[int, int]],
 ) -> tuple[int, int]:
-    """Store one sorted slice of an import and move its resume point in the same transaction,
-    so a crash never stores a slice twice nor skips one. (new events, duplicates) stored."""
-    originals = sqlite_events.insert_events(
-        conn, record.workspace_id, events, ids, received_us, insert_id_expires_us
-    )
+    """Store one sorted slice of an import and move its resume point from ``resume[0]`` to
+    ``resume[1]`` in the same transaction, so a crash never stores a slice twice nor skips one.
+    A slice whose predecessor did not commit finds the resume point elsewhere and is refused:
+    slices are queued ahead, so this is what keeps a failed one from leaving a gap.
+    (new events, duplicates) stored."""
+    (from_ts, from_row), (to_ts, to_row) = resume
+    originals = sqlite_events.insert_events(conn, batch)
     duplicates = len(originals) - originals.count(None)
-    conn.execute(
+    moved = conn.execute(
         "UPDATE imports SET stored_ts = ?, stored_row = ?, accepted = accepted + ?,"
-        " duplicates = duplicates + ?, heartbeat_us = ? WHERE id = ?",
-        (*resume_at, len(events), duplicates, received_us, record.id),
-    )
-    return len(events) - duplicates, duplicates
+        " duplicates = duplicates + ?, heartbeat_us = ?"
+        " WHERE id = ? AND stored_ts = ? AND stored_row = ?",
+        (to_ts, to_row, len(originals), duplicates, received_us, record.id, from_ts, from_row),
+    ).rowcount
+    if moved != 1:
+        raise ImportGap(f"import {record.id}: the slice before this one was not stored")
+    return len(originals) - duplicates, duplicates
