@@ -30,7 +30,7 @@ from flokit.imports.validation import (
     sorted_rows,
     split_rows,
     start_worker,
-    unpack,
+    unpack_all,
     validate_share,
 )
 from flokit.model import ImportRecord, ValidEvent
@@ -200,13 +200,12 @@ class ImportJob:
 
 
 def _next_slice(rows: Iterator[tuple[int, int, bytes]], last: list[int]) -> list[ValidEvent]:
-    """Up to COMMIT_ROWS events, decoded straight from the stream (no second copy in
-    memory); ``last`` is left at the (timestamp, file row) of the last one."""
-    events = []
+    """Up to COMMIT_ROWS events; ``last`` is left at the (timestamp, file row) of the last."""
+    payloads = []
     for ts, row, payload in itertools.islice(rows, COMMIT_ROWS):
-        events.append(unpack(payload))
+        payloads.append(payload)
         last[0], last[1] = ts, row
-    return events
+    return unpack_all(payloads) if payloads else []
 
 
 def _write_durably(path: Path, text: str) -> None:

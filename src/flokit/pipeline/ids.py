@@ -42,7 +42,14 @@ class IdGenerator:
         with self._lock:
             start, ms = self._reserve(count, now_ms)
         prefix = "evt_" + _encode50(ms)
-        return [prefix + _encode50(start + i) for i in range(count)]
+        ids: list[str] = []
+        value, end = start, start + count
+        while value < end:  # per run of 1,024 counter values only the last pair changes
+            run_end = min(end, (value | 1023) + 1)
+            head = prefix + _encode50(value)[:8]
+            ids += [head + pair for pair in _PAIRS[value & 1023 : (run_end - 1 & 1023) + 1]]
+            value = run_end
+        return ids
 
     def _reserve(self, count: int, now_ms: int) -> tuple[int, int]:
         ms = max(now_ms, self._last_ms)
