@@ -165,7 +165,7 @@ class TreeRss:
     """Samples a process tree's total RSS every ``every_s`` (the import's validation processes
     count while they run); ``peak_mb`` is the highest total seen, ``samples`` the series."""
 
-    def __init__(self, pid: int, every_s: float = 0.2) -> None:
+    def __init__(self, pid: int, every_s: float = 0.5) -> None:
         self.pid, self.every_s = pid, every_s
         self.samples: list[tuple[float, float]] = []
         self._stop = threading.Event()

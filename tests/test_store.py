@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from flokit.app import build_app
@@ -181,3 +183,16 @@ def test_import_slices_queued_ahead_commit_in_order_and_a_gap_is_refused(tmp_pat
     store.close()
     assert after is not None and (after.stored_ts, after.stored_row, after.accepted) == (11, 3, 3)
     assert count(store.path) == 3  # the refused slice left nothing behind
+
+
+@given(count=st.integers(0, 5000))
+def test_insert_statements_cover_every_row_in_order_with_few_distinct_sizes(count: int) -> None:
+    """Each distinct statement is a prepared statement kept in the connection's cache, so
+    batches of every size must share a dozen statement texts."""
+    from flokit.store.sqlite_events import _values_statements
+
+    rows = [(i, f"r{i}") for i in range(count)]
+    statements = _values_statements("t", "a, b", rows)
+    assert [v for _, values in statements for v in values] == [v for row in rows for v in row]
+    sizes = {len(values) // 2 for _, values in statements}
+    assert sizes <= {1000} | {1 << k for k in range(10)}

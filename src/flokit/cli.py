@@ -233,21 +233,21 @@ def import_file(
     wait: Annotated[bool, typer.Option("--wait", help="Follow the import to its end")] = False,
 ) -> None:
     """Import historical events from a CSV file (Data → Import), with progress bars."""
-    client = ImportClient(url.rstrip("/"), key, err)
     started = time.monotonic()
-    try:
-        job = client.upload(file, dry_run)
-        if job.get("duplicate_of"):
-            out.print(job.get("message", ""))
-        if not wait:
-            out.print(f"import {job['import_id']}: {job['status']} (--wait follows it)")
-            return
-        job = client.follow(job)
-    except (ImportFailed, httpx.HTTPError) as exc:
-        raise _fail(str(exc)) from None
-    out.print(summary(job, time.monotonic() - started))
-    if job["rejected"]:
-        out.print(f"rejected rows: {client.download_errors(job, file)}")
+    with ImportClient(url.rstrip("/"), key, err) as client:
+        try:
+            job = client.upload(file, dry_run)
+            if job.get("duplicate_of"):
+                out.print(job.get("message", ""))
+            if not wait:
+                out.print(f"import {job['import_id']}: {job['status']} (--wait follows it)")
+                return
+            job = client.follow(job)
+        except (ImportFailed, httpx.HTTPError) as exc:
+            raise _fail(str(exc)) from None
+        out.print(summary(job, time.monotonic() - started))
+        if job["rejected"]:
+            out.print(f"rejected rows: {client.download_errors(job, file)}")
     if job["status"] == "failed":
         raise _fail(f"import {job['import_id']} failed: {job['failure']}")
 

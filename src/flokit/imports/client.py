@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from rich.table import Table
 
 CHUNK = 1 << 20
 POLL_S = 0.5
+POLL_HZ = 1 / POLL_S  # the bar changes only when a poll answers
 
 
 class ImportFailed(Exception):
@@ -31,24 +32,36 @@ class ImportFailed(Exception):
 
 @dataclass
 class ImportClient:
+    """One keep-alive connection for the upload, the polls and the errors file: a new
+    connection per poll cost ~30 ms of CPU each, taken from the server on a small machine."""
+
     url: str
     key: str
     console: Console
+    http: httpx.Client = field(init=False)
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
+    def __post_init__(self) -> None:
+        self.http = httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.key}"}, timeout=30
+        )
+
+    def __enter__(self) -> ImportClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
 
     def upload(self, path: Path, dry_run: bool) -> dict[str, Any]:
         """Send the file as ``text/csv`` with a bar of bytes sent; the new import."""
-        headers = {**self._headers(), "Content-Type": "text/csv"}
+        headers = {"Content-Type": "text/csv"}
         if path.suffix == ".gz":
             headers["Content-Encoding"] = "gzip"
         size = path.stat().st_size
         columns = (TextColumn("Uploading"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
         with Progress(*columns, console=self.console, transient=False) as bar:
             task = bar.add_task("upload", total=size)
-            response = httpx.post(
-                f"{self.url}/v1/imports",
+            response = self.http.post(
+                "/v1/imports",
                 params={"dry_run": "true"} if dry_run else None,
                 content=_read(path, bar, task),
                 headers={**headers, "Content-Length": str(size)},
@@ -67,17 +80,11 @@ class ImportClient:
             TextColumn("{task.fields[count]}"),
             TimeElapsedColumn(),
         )
-        with Progress(*columns, console=self.console) as bar:
+        with Progress(*columns, console=self.console, refresh_per_second=POLL_HZ) as bar:
             task = bar.add_task("Validating rows", total=None, count="")
             while job["status"] not in ("completed", "failed"):
                 time.sleep(POLL_S)
-                job = _json(
-                    httpx.get(
-                        f"{self.url}/v1/imports/{job['import_id']}",
-                        headers=self._headers(),
-                        timeout=30,
-                    )
-                )
+                job = _json(self.http.get(f"/v1/imports/{job['import_id']}"))
                 _show(bar, task, job)
         return job
 
@@ -85,9 +92,7 @@ class ImportClient:
         """Save every rejected row next to the imported file."""
         target = path.with_name(path.name.removesuffix(".gz") + ".errors.csv")
         with (
-            httpx.stream(
-                "GET", f"{self.url}{job['errors_url']}", headers=self._headers(), timeout=None
-            ) as response,
+            self.http.stream("GET", job["errors_url"], timeout=None) as response,
             target.open("wb") as out,
         ):
             for chunk in response.iter_bytes():

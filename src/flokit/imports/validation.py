@@ -10,6 +10,7 @@ turns them into file row numbers, and the store phase merges the sorted shares a
 from __future__ import annotations
 
 import csv
+import gc
 import heapq
 import io
 import itertools
@@ -38,9 +39,13 @@ _progress: Any = None
 
 
 def start_worker(progress: Any) -> None:
-    """Process-pool initializer: where this process reports its progress."""
+    """Process-pool initializer: where this process reports its progress. A validation process
+    makes millions of short-lived dicts and lists and almost no reference cycles, so the cycle
+    collector runs 70 times less often here."""
     global _progress
     _progress = progress
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 @dataclass(frozen=True, slots=True)

@@ -120,16 +120,29 @@ def _inserts(rows: list[tuple[Any, ...]], key_rows: list[tuple[Any, ...]]) -> li
 
 
 def _values_statements(table: str, columns: str, rows: list[tuple[Any, ...]]) -> list[Statement]:
-    """Multi-row inserts of ``rows``, ``ROWS_PER_STATEMENT`` at a time, parameters flattened."""
+    """Multi-row inserts of ``rows``, parameters flattened: full statements of
+    ``ROWS_PER_STATEMENT`` rows, the rest in power-of-two sizes. Every distinct statement text
+    is a prepared statement kept in the connection's cache (hundreds of KB at this size), so
+    only a dozen sizes may ever exist; one per batch size made memory creep for the length of
+    an import."""
     statements = []
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        part = rows[start : start + ROWS_PER_STATEMENT]
-        sql = _values_sql(table, columns, len(part[0]), len(part))
+    start = 0
+    while start < len(rows):
+        size = _statement_rows(len(rows) - start)
+        part = rows[start : start + size]
+        sql = _values_sql(table, columns, len(part[0]), size)
         statements.append((sql, [value for row in part for value in row]))
+        start += size
     return statements
 
 
-@functools.lru_cache(maxsize=64)
+def _statement_rows(left: int) -> int:
+    """How many of ``left`` rows the next statement takes: all it can, or the largest power
+    of two that fits."""
+    return ROWS_PER_STATEMENT if left >= ROWS_PER_STATEMENT else 1 << (left.bit_length() - 1)
+
+
+@functools.lru_cache(maxsize=32)
 def _values_sql(table: str, columns: str, width: int, count: int) -> str:
     one = "(" + ",".join("?" * width) + ")"
     return f"INSERT INTO {table} ({columns}) VALUES " + ",".join([one] * count)
