@@ -14,6 +14,7 @@ from imports_helpers import csv_rows, wait_done
 from starlette.testclient import TestClient
 
 from flokit.app import build_app
+from flokit.imports import job as job_module
 from flokit.imports.validation import split_rows
 from flokit.settings import Settings
 from flokit.store import open_store
@@ -129,6 +130,27 @@ def test_dry_run_validates_and_stores_nothing(api: Api) -> None:
     job = run(api, csv_rows(*GOOD, *BAD), query="?dry_run=true")
     assert (job["dry_run"], job["accepted"], job["rejected"]) == (True, 3, 4)
     assert stored(api) == []
+
+
+def test_a_dry_run_counts_the_duplicates_the_import_then_finds(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repeats of stored events and of earlier rows of the file, with one row per slice so
+    that every repeat crosses a slice boundary."""
+    run(api, csv_rows(*GOOD))
+    monkeypatch.setattr(job_module, "COMMIT_ROWS", 1)
+    again = [
+        "refund_issued,2024-03-16T09:00:00Z,u1,,,,,,49.99,USD,t1",  # t1 of another event: new
+        "paywall_viewed,2024-03-16T14:20:00Z,u9,,ins-2,,pw1,,,,",
+        "paywall_viewed,2024-03-17T14:20:00Z,u9,,ins-2,,pw1,,,,",  # repeats the row above
+    ]
+    body = csv_rows(*GOOD, *again)
+    dry = run(api, body, query="?dry_run=true")
+    assert (dry["accepted"], dry["duplicates"]) == (6, 3)  # GOOD's t1 and ins-1; ins-2 again
+    assert len(stored(api)) == 3
+    real = run(api, body)
+    assert (real["accepted"], real["duplicates"]) == (6, dry["duplicates"])
+    assert len(stored(api)) == 3 + 3
 
 
 def test_the_same_file_again_stores_nothing_and_says_so(api: Api) -> None:
@@ -319,3 +341,18 @@ def test_shares_are_cut_at_record_boundaries_even_inside_quoted_newlines(tmp_pat
         parts = [list(csv.reader(io.StringIO(data[a:b].decode()))) for a, b in ranges]
         assert [row for part in parts for row in part] == whole
         assert ranges[0][0] == len(lines[0]) + 1 and ranges[-1][1] == len(data)
+
+
+def test_a_share_validated_in_a_thread_reports_its_progress(tmp_path: Path) -> None:
+    """Small files are validated in the server's own process; the rows read so far are
+    counted where the job looks for them, as the validation processes do."""
+    from flokit.imports.validation import PROGRESS_EVERY, ShareTask, validate_share
+
+    path = tmp_path / "small.csv"
+    path.write_bytes(csv_rows(*[GOOD[0]] * (2 * PROGRESS_EVERY + 5)))
+    (start, end), now_us = split_rows(path, 1)[0], 1_800_000_000_000_000
+    stage, errors = tmp_path / "stage", tmp_path / "errors"
+    task = ShareTask(path, stage, errors, 0, start, end, Settings(), now_us)
+    progress = [0]
+    result = validate_share(task, progress=progress)
+    assert result.rows == 2 * PROGRESS_EVERY + 5 and progress == [2 * PROGRESS_EVERY]

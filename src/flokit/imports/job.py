@@ -10,14 +10,23 @@ a restart continues exactly where the last commit ended: nothing lost, nothing s
 from __future__ import annotations
 
 import collections
+import functools
 import itertools
 import json
 import logging
 import multiprocessing
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ALL_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    ALL_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +43,7 @@ from flokit.imports.validation import (
     validate_share,
 )
 from flokit.model import ImportRecord, ValidEvent
+from flokit.pipeline.duplicates import duplicate_keys, originals
 from flokit.pipeline.ids import IdGenerator
 from flokit.settings import Settings
 from flokit.store import Store
@@ -96,7 +106,9 @@ class ImportJob:
         try:
             if record.phase == "validate":
                 self._validate()
-            if not record.dry_run:
+            if record.dry_run:
+                self._count_duplicates()
+            else:
                 self._store()
             self._update(status="completed", phase="done", finished_us=self.now_us())
             self._clean_up()
@@ -138,7 +150,7 @@ class ImportJob:
             for i, (start, end) in enumerate(split_rows(upload, shares))
         ]
         started = time.monotonic()
-        results = self._in_processes(tasks) if shares > 1 else [validate_share(tasks[0])]
+        results = self._validate_shares(tasks)
         merged = merge(tasks, results, paths.errors(record.id), layout.header)
         _write_durably(paths.shares(record.id), json.dumps({"offsets": merged.offsets}))
         log.info(
@@ -157,14 +169,23 @@ class ImportJob:
             accepted=merged.valid if record.dry_run else 0,
         )
 
-    def _in_processes(self, tasks: list[ShareTask]) -> list[ShareResult]:
-        """Run the shares in their own processes (one per core), reporting progress meanwhile."""
-        context = multiprocessing.get_context("spawn")  # never fork a threaded server
-        progress = context.Array("q", len(tasks), lock=False)
-        with ProcessPoolExecutor(
-            len(tasks), mp_context=context, initializer=start_worker, initargs=(progress,)
-        ) as pool:
-            futures = [pool.submit(validate_share, task) for task in tasks]
+    def _validate_shares(self, tasks: list[ShareTask]) -> list[ShareResult]:
+        """Run the shares, several in their own processes (one per core) or one in a thread,
+        reporting the rows read so far meanwhile."""
+        pool: Executor
+        if len(tasks) > 1:
+            context = multiprocessing.get_context("spawn")  # never fork a threaded server
+            progress: Any = context.Array("q", len(tasks), lock=False)
+            pool = ProcessPoolExecutor(
+                len(tasks), mp_context=context, initializer=start_worker, initargs=(progress,)
+            )
+            run: Callable[[ShareTask], ShareResult] = validate_share
+        else:
+            progress = [0]
+            pool = ThreadPoolExecutor(1, thread_name_prefix="flokit-import-validate")
+            run = functools.partial(validate_share, progress=progress)
+        with pool:
+            futures = [pool.submit(run, task) for task in tasks]
             while wait(futures, timeout=PROGRESS_S, return_when=ALL_COMPLETED).not_done:
                 self._update(rows_processed=min(progress))
             return [future.result() for future in futures]
@@ -177,18 +198,10 @@ class ImportJob:
         the writer never waits for this thread; each slice moves the resume point on from
         where the previous one left it, so slices commit in order or not at all."""
         record = self.store.get_import(self.record.workspace_id, self.record.id) or self.record
-        offsets: list[int] = json.loads(self.paths.shares(record.id).read_text())["offsets"]
-        stages = [self.paths.part(record.id, "stage", i) for i in range(len(offsets))]
-        rows = sorted_rows(stages, offsets, (record.stored_ts, record.stored_row))
-        last = [record.stored_ts, record.stored_row]
         queued: collections.deque[Future[tuple[int, int]]] = collections.deque()
-        while True:
-            resume_from = (last[0], last[1])
-            if not (events := _next_slice(rows, last)):
-                break
+        for events, resume in self._slices(record):
             now_us = self.now_us()
             ids = self.ids.batch(len(events), now_us // 1000)
-            resume = (resume_from, (last[0], last[1]))  # to the (timestamp, file row) reached
             queued.append(
                 self.store.submit_import_batch(
                     record, events, ids, now_us, self.retention_us, resume
@@ -199,6 +212,67 @@ class ImportJob:
                 queued.popleft().result()
         for waiting in queued:
             waiting.result()
+
+    def _count_duplicates(self) -> None:
+        """A dry run's duplicates: the rows a real import would find repeating an event the
+        workspace holds or an earlier row of the file. The file's keys are remembered in a
+        scratch file, so memory stays that of one slice."""
+        record, workspace_id = self.record, self.record.workspace_id
+        with _SeenKeys(self.paths.part(record.id, "keys", 0)) as in_file:
+            duplicates = 0
+            for events, _ in self._slices(record):
+                keys = [duplicate_keys(event) for event in events]
+                wanted = sorted({key for pair in keys for key in pair if key is not None})
+                seen = {key: "file" for key in in_file.known(wanted)}
+                seen.update(self.store.find_duplicate_keys(workspace_id, wanted) if wanted else {})
+                found = originals([_NEW] * len(events), keys, seen)
+                duplicates += len(found) - found.count(None)
+                in_file.add([key for key, origin in seen.items() if origin is _NEW])
+        self._update(duplicates=duplicates)
+
+    def _slices(
+        self, record: ImportRecord
+    ) -> Iterator[tuple[list[ValidEvent], tuple[tuple[int, int], tuple[int, int]]]]:
+        """The staged events in (timestamp, row) order from the record's resume point, slice
+        by slice, each with the resume points before and after it."""
+        offsets: list[int] = json.loads(self.paths.shares(record.id).read_text())["offsets"]
+        stages = [self.paths.part(record.id, "stage", i) for i in range(len(offsets))]
+        rows = sorted_rows(stages, offsets, (record.stored_ts, record.stored_row))
+        last = [record.stored_ts, record.stored_row]
+        while True:
+            resume_from = (last[0], last[1])
+            if not (events := _next_slice(rows, last)):
+                return
+            yield events, (resume_from, (last[0], last[1]))
+
+
+_NEW = "new"  # an event first seen in this slice (a truthy stand-in for its id)
+
+
+class _SeenKeys:
+    """The duplicate keys of the rows checked so far, in a scratch SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode = OFF")
+        self.conn.execute("PRAGMA synchronous = OFF")
+        self.conn.execute("CREATE TABLE seen (key TEXT PRIMARY KEY) WITHOUT ROWID")
+
+    def __enter__(self) -> _SeenKeys:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.close()
+
+    def known(self, keys: list[str]) -> list[str]:
+        if not keys:
+            return []
+        query = "SELECT key FROM seen WHERE key IN (SELECT value FROM json_each(?))"
+        return [key for (key,) in self.conn.execute(query, (json.dumps(keys),))]
+
+    def add(self, keys: list[str]) -> None:
+        self.conn.executemany("INSERT INTO seen VALUES (?)", ((key,) for key in keys))
 
 
 def _next_slice(rows: Iterator[tuple[int, int, bytes]], last: list[int]) -> list[ValidEvent]:

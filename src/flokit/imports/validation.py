@@ -77,8 +77,10 @@ def unpack_all(payloads: list[bytes]) -> list[ValidEvent]:
     return _decode_events(b"\xdd" + len(payloads).to_bytes(4, "big") + b"".join(payloads))
 
 
-def validate_share(task: ShareTask) -> ShareResult:
-    """Validate this share's rows of the file into its staging and errors files."""
+def validate_share(task: ShareTask, progress: Any = None) -> ShareResult:
+    """Validate this share's rows of the file into its staging and errors files, counting
+    the rows read in ``progress[task.share]`` (by default, where ``start_worker`` said)."""
+    progress = _progress if progress is None else progress
     layout = inspect(task.csv_path)
     validator = Validator(task.settings)
     stage = open_stage(task.stage_path, fresh=True)
@@ -103,8 +105,8 @@ def validate_share(task: ShareTask) -> ShareResult:
                 if len(pending) >= STAGE_ROWS:
                     _stage(stage, pending)
             result.rows = number
-            if _progress is not None and number % PROGRESS_EVERY == 0:
-                _progress[task.share] = number
+            if progress is not None and number % PROGRESS_EVERY == 0:
+                progress[task.share] = number
     _stage(stage, pending)
     # Sorted once here, in parallel with the other shares: rowids then follow (timestamp, row).
     stage.execute("CREATE TABLE sorted AS SELECT ts, row, payload FROM rows ORDER BY ts, row")

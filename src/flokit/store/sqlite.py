@@ -205,6 +205,10 @@ class SqliteStore:
     def find_response(self, workspace_id: int, key: str, now_us: int) -> StoredResponse | None:
         return sqlite_idempotency.find_response(self._reader(), workspace_id, key, now_us)
 
+    def find_duplicate_keys(self, workspace_id: int, keys: list[str]) -> dict[str, str]:
+        """Duplicate keys (``duplicate_keys``) the workspace holds, each with its event's id."""
+        return sqlite_events.find_keys(self._reader(), workspace_id, keys)
+
     def find_key(self, key_hash: str) -> ApiKey | None:
         """The live (not revoked) key with this hash, read fresh so revocation is immediate."""
         row = (

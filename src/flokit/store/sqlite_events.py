@@ -11,6 +11,8 @@ from typing import Any
 import msgspec
 
 from flokit.model import EventQuery, StoredEvent, ValidEvent
+from flokit.pipeline.duplicates import Keys, duplicate_keys
+from flokit.pipeline.duplicates import originals as find_originals
 
 _COLUMNS = (
     "seq, event_id, event, user_id, anonymous_id, timestamp_us, received_us, properties, insert_id"
@@ -34,13 +36,6 @@ _encoder = msgspec.json.Encoder()
 Statement = tuple[str, list[Any]]
 
 
-def _keys(event: ValidEvent) -> tuple[str | None, str | None]:
-    """The event's duplicate keys: (revenue transaction key, insert_id key)."""
-    txn = f"t:{event.event}\x1f{event.transaction_id}" if event.transaction_id is not None else None
-    ins = f"i:{event.insert_id}" if event.insert_id is not None else None
-    return txn, ins
-
-
 @dataclass(frozen=True, slots=True)
 class EventRows:
     """A batch made ready for ``insert_events`` before the write transaction: its duplicate
@@ -49,7 +44,7 @@ class EventRows:
 
     workspace_id: int
     ids: Sequence[str]
-    keys: list[tuple[str | None, str | None]]
+    keys: list[Keys]
     rows: list[tuple[Any, ...]]  # every event's row, in order
     inserts: list[Statement]  # the rows and their duplicate keys, when none is a duplicate
     wanted_json: str | None  # every duplicate key of the batch, to look up (None: none)
@@ -65,7 +60,7 @@ def prepare(
     insert_id_expires_us: int,
 ) -> EventRows:
     """``events`` with their new ``ids`` as rows to insert, in the same order."""
-    keys = [_keys(e) for e in events]
+    keys = [duplicate_keys(e) for e in events]
     rows = [
         (
             workspace_id,
@@ -96,7 +91,7 @@ def prepare(
 def _key_rows(
     workspace_id: int,
     ids: Iterable[str | None],
-    keys: Iterable[tuple[str | None, str | None]],
+    keys: Iterable[Keys],
     expires_us: int,
 ) -> list[tuple[Any, ...]]:
     """The dedup_keys rows of the events stored (``None`` ids are duplicates, left out):
@@ -157,7 +152,7 @@ def insert_events(conn: sqlite3.Connection, batch: EventRows) -> list[str | None
     inserts = batch.inserts
     originals: list[str | None] = [None] * len(batch.ids)
     if found or batch.repeats:
-        originals = _originals(batch, dict(found))
+        originals = find_originals(batch.ids, batch.keys, dict(found))
         stored_ids = [e if o is None else None for e, o in zip(batch.ids, originals, strict=True)]
         new_rows = [row for row, id_ in zip(batch.rows, stored_ids, strict=True) if id_ is not None]
         key_rows = _key_rows(batch.workspace_id, stored_ids, batch.keys, batch.insert_id_expires_us)
@@ -167,20 +162,14 @@ def insert_events(conn: sqlite3.Connection, batch: EventRows) -> list[str | None
     return originals
 
 
-def _originals(batch: EventRows, seen: dict[str, str]) -> list[str | None]:
-    """Per event, the id of the event it repeats (stored before, or earlier in the batch)."""
-    originals: list[str | None] = []
-    for event_id, (txn, ins) in zip(batch.ids, batch.keys, strict=True):
-        original = (txn and seen.get(txn)) or (ins and seen.get(ins)) or None
-        originals.append(original)
-        if original is None:
-            seen.update((key, event_id) for key in (txn, ins) if key is not None)
-    return originals
-
-
 def _text(properties: bytes | None) -> str | None:
     """Properties travel as a JSON string inside the row array, so they are stored byte-exact."""
     return properties.decode() if properties is not None else None
+
+
+def find_keys(conn: sqlite3.Connection, workspace_id: int, keys: list[str]) -> dict[str, str]:
+    """Which of ``keys`` the workspace holds already, with the id of the event that has each."""
+    return dict(conn.execute(_FIND_KEYS, (workspace_id, _encoder.encode(keys).decode())))
 
 
 def prune_expired(conn: sqlite3.Connection, now_us: int, limit: int = 5000) -> int:
