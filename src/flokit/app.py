@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator
 
@@ -77,8 +78,16 @@ def build_app(
     return app
 
 
+#: How long a thread may keep the GIL while another waits for it. The store's writer thread
+#: needs the GIL only to bind a statement's parameters, between long stretches in SQLite
+#: without it; at Python's default 5 ms it waited behind the request or import thread each
+#: time (import store phase, side by side: 0.5 ms was 6-7% faster in three pairs of runs).
+GIL_SWITCH_S = 0.0005
+
+
 def create_app() -> Starlette:
     """Factory for ``uvicorn --factory`` worker processes: settings from ``FLOKIT_*``."""
+    sys.setswitchinterval(GIL_SWITCH_S)
     return build_app(Settings.from_env())
 
 
