@@ -196,3 +196,15 @@ def test_insert_statements_cover_every_row_in_order_with_few_distinct_sizes(coun
     assert [v for _, values in statements for v in values] == [v for row in rows for v in row]
     sizes = {len(values) // 2 for _, values in statements}
     assert sizes <= {1000} | {1 << k for k in range(10)}
+
+
+def test_statements_compiled_at_start_leave_no_rows(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "s.db")
+    stored = asyncio.run(append(store, [valid(1)], ["evt_1"], 1, 10**12))
+    store.close()
+    with sqlite3.connect(store.path) as conn:
+        leftovers = conn.execute(
+            "SELECT (SELECT count(*) FROM events WHERE event = 'compile'),"
+            " (SELECT count(*) FROM dedup_keys WHERE event_id = 'compile')"
+        ).fetchone()
+    assert stored == [None] and leftovers == (0, 0) and count(store.path) == 1

@@ -74,6 +74,7 @@ class SqliteStore:
             max_rows=commit_max_rows,
             lock_path=self.path.with_name(self.path.name + ".writelock"),
         )
+        self._writer.submit(sqlite_events.compile_inserts).result()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()

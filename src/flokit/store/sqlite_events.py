@@ -131,13 +131,34 @@ def _values_statements(table: str, columns: str, rows: list[tuple[Any, ...]]) ->
     return statements
 
 
+def compile_inserts(conn: sqlite3.Connection) -> None:
+    """Compile every insert statement a batch can use, once, when the writer connects: each
+    stays in the connection's statement cache (0.85 MB for a thousand event rows), so their
+    memory is spent at start rather than as rarer batch sizes turn up during a long import.
+    The rows inserted to compile them are rolled back."""
+    sizes = [ROWS_PER_STATEMENT, *(1 << k for k in range(ROWS_PER_STATEMENT.bit_length()))]
+    conn.execute("SAVEPOINT compile_inserts")
+    try:
+        for size in sizes:
+            rows = [
+                (0, f"compile_{size}_{i}", "compile", None, None, 0, 0, None, None)
+                for i in range(size)
+            ]
+            keys = [(0, f"compile_{size}_{i}", "compile", None) for i in range(size)]
+            for sql, values in _inserts(rows, keys):
+                conn.execute(sql, values)
+    finally:
+        conn.execute("ROLLBACK TO compile_inserts")
+        conn.execute("RELEASE compile_inserts")
+
+
 def _statement_rows(left: int) -> int:
     """How many of ``left`` rows the next statement takes: all it can, or the largest power
     of two that fits."""
     return ROWS_PER_STATEMENT if left >= ROWS_PER_STATEMENT else 1 << (left.bit_length() - 1)
 
 
-@functools.lru_cache(maxsize=32)
+@functools.lru_cache(maxsize=32)  # the 22 statements compile_inserts makes
 def _values_sql(table: str, columns: str, width: int, count: int) -> str:
     one = "(" + ",".join("?" * width) + ")"
     return f"INSERT INTO {table} ({columns}) VALUES " + ",".join([one] * count)
