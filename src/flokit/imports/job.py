@@ -16,7 +16,6 @@ import json
 import logging
 import multiprocessing
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import (
@@ -36,6 +35,7 @@ from flokit.imports.validation import (
     ShareResult,
     ShareTask,
     merge,
+    open_scratch,
     sorted_rows,
     split_rows,
     start_worker,
@@ -253,11 +253,7 @@ class _SeenKeys:
     """The duplicate keys of the rows checked so far, in a scratch SQLite file."""
 
     def __init__(self, path: Path) -> None:
-        path.unlink(missing_ok=True)
-        self.conn = sqlite3.connect(path, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode = OFF")
-        self.conn.execute("PRAGMA synchronous = OFF")
-        self.conn.execute("CREATE TABLE seen (key TEXT PRIMARY KEY) WITHOUT ROWID")
+        self.conn = open_scratch(path, "CREATE TABLE seen (key TEXT PRIMARY KEY) WITHOUT ROWID")
 
     def __enter__(self) -> _SeenKeys:
         return self

@@ -280,15 +280,23 @@ def _shifted(
 
 
 def open_stage(path: Path, fresh: bool) -> sqlite3.Connection:
-    """A staging file: rebuilt from the upload if lost, so no journal and no fsync per write."""
-    if fresh:
+    """A staging file, read and written in order (little cache needed)."""
+    schema = "CREATE TABLE rows (ts INTEGER NOT NULL, row INTEGER NOT NULL, payload BLOB)"
+    conn = open_scratch(path, schema if fresh else None)
+    conn.execute("PRAGMA cache_size = -8192")
+    return conn
+
+
+def open_scratch(path: Path, schema: str | None) -> sqlite3.Connection:
+    """A working file of an import, rebuilt from the upload if lost, so no journal and no fsync
+    per write; with a ``schema``, made afresh."""
+    if schema is not None:
         path.unlink(missing_ok=True)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = OFF")
     conn.execute("PRAGMA synchronous = OFF")
-    conn.execute("PRAGMA cache_size = -8192")  # read and written in order: little cache needed
-    if fresh:
-        conn.execute("CREATE TABLE rows (ts INTEGER NOT NULL, row INTEGER NOT NULL, payload BLOB)")
+    if schema is not None:
+        conn.execute(schema)
     return conn
 
 
