@@ -208,3 +208,29 @@ def test_statements_compiled_at_start_leave_no_rows(tmp_path: Path) -> None:
             " (SELECT count(*) FROM dedup_keys WHERE event_id = 'compile')"
         ).fetchone()
     assert stored == [None] and leftovers == (0, 0) and count(store.path) == 1
+
+
+def test_only_a_transaction_of_import_slices_alone_skips_its_fsync(tmp_path: Path) -> None:
+    """Jobs submitted as not durable commit with synchronous=NORMAL, unless a durable job
+    shares their transaction: then the whole group is fsync'd before anyone is answered."""
+    import threading
+
+    from flokit.store.sqlite_schema import connect
+    from flokit.store.sqlite_writer import GroupCommitWriter
+
+    writer = GroupCommitWriter(
+        connect(tmp_path / "w.db", busy_timeout_ms=1000, writer=True), max_jobs=10, max_rows=100
+    )
+    release = threading.Event()
+
+    def level(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("PRAGMA synchronous").fetchone()[0])  # 1 NORMAL, 2 FULL
+
+    alone = writer.submit(level, durable=False).result()
+    blocker = writer.submit(lambda conn: release.wait(10), durable=False)
+    grouped = [writer.submit(level, durable=False), writer.submit(level)]  # queued together
+    release.set()
+    blocker.result()
+    after = writer.submit(level).result()
+    writer.close()
+    assert (alone, [g.result() for g in grouped], after) == (1, [2, 2], 2)

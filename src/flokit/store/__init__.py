@@ -71,7 +71,12 @@ class Store(Protocol):
         received_us: int,
         insert_id_retention_us: int,
         resume: tuple[tuple[int, int], tuple[int, int]],
-    ) -> Future[tuple[int, int]]: ...
+    ) -> Future[tuple[int, int]]:
+        """Queue a slice with its resume point; it may be committed without an fsync of its
+        own (a power cut undoes slice and resume point together). ``update_import`` is
+        durable and makes every slice before it so."""
+        ...
+
     def set_workspace_limit(
         self, workspace: Workspace, requests_per_minute: int | None
     ) -> None: ...

@@ -261,6 +261,7 @@ class SqliteStore:
         return self._writer.submit(
             lambda conn: sqlite_imports.store_batch(conn, record, rows, received_us, resume),
             rows=len(events),
+            durable=False,  # the resume point commits with the slice; completion is durable
         )
 
     # -- workspaces and keys ---------------------------------------------------------------

@@ -3,6 +3,11 @@
 Each request is a job (a function of the connection) run inside its own savepoint, so a failing
 job is rolled back alone; the transaction is committed (fsync'd: WAL, ``synchronous=FULL``)
 before any of its jobs' futures is resolved, so no caller answers before its data is durable.
+
+A job may be submitted as not ``durable`` (an import's slice, which carries its own resume
+point): a transaction of only such jobs commits with ``synchronous=NORMAL``, without an fsync of
+its own. A process crash loses nothing (the WAL is in the OS's hands); a power cut may undo the
+last of them, resume points included, and the next durable commit fsyncs every one before it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ Job = Callable[[sqlite3.Connection], Any]
 class _Pending:
     run: Job
     rows: int
+    durable: bool
     future: Future[Any] = field(default_factory=Future)
 
 
@@ -51,14 +57,16 @@ class GroupCommitWriter:
         self._closing = threading.Lock()
         self._closed = False
         self.commits = 0  # transactions committed: group commit shows as commits < requests
+        self._synchronous = "FULL"  # as ``connect`` left the connection
         self._rewind = threading.Event()
         self._busy_timeout_ms = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
         self._thread = threading.Thread(target=self._loop, name="flokit-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, run: Job, rows: int = 1) -> Future[Any]:
-        """Queue a job; its future holds the job's result once the transaction committed."""
-        pending = _Pending(run, rows)
+    def submit(self, run: Job, rows: int = 1, durable: bool = True) -> Future[Any]:
+        """Queue a job; its future holds the job's result once the transaction committed
+        (and was fsync'd, if the job is ``durable``)."""
+        pending = _Pending(run, rows, durable)
         with self._closing:  # nothing may be queued behind the stop marker
             if self._closed:
                 pending.future.set_exception(Unavailable("The event store is closed"))
@@ -142,6 +150,7 @@ class GroupCommitWriter:
     def _commit_locked(self, group: list[_Pending]) -> None:
         conn = self._conn
         try:
+            self._set_synchronous("FULL" if any(item.durable for item in group) else "NORMAL")
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             self._fail(group, exc)
@@ -160,6 +169,11 @@ class GroupCommitWriter:
                 item.future.set_result(value)
             else:
                 item.future.set_exception(value)
+
+    def _set_synchronous(self, level: str) -> None:
+        if level != self._synchronous:
+            self._conn.execute(f"PRAGMA synchronous = {level}")
+            self._synchronous = level
 
     def _run_in_savepoint(self, item: _Pending) -> tuple[bool, Any]:
         conn = self._conn
