@@ -351,8 +351,8 @@ def test_a_share_validated_in_a_thread_reports_its_progress(tmp_path: Path) -> N
     path = tmp_path / "small.csv"
     path.write_bytes(csv_rows(*[GOOD[0]] * (2 * PROGRESS_EVERY + 5)))
     (start, end), now_us = split_rows(path, 1)[0], 1_800_000_000_000_000
-    stage, errors = tmp_path / "stage", tmp_path / "errors"
-    task = ShareTask(path, stage, errors, 0, start, end, Settings(), now_us)
+    files = [tmp_path / name for name in ("sorted", "errors", "runs")]
+    task = ShareTask(path, *files, 0, start, end, Settings(), now_us)
     progress = [0]
     result = validate_share(task, progress=progress)
     assert result.rows == 2 * PROGRESS_EVERY + 5 and progress == [2 * PROGRESS_EVERY]

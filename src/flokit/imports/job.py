@@ -1,10 +1,10 @@
 """One import job: validate every row into staging files, then store them in timestamp order.
 
 Validate phase (``validation.py``): rows are checked by the API's validator, in two processes
-for large files, each writing a staging SQLite file (``synchronous=OFF``: rebuilt if the
-process dies in this phase) sorted by (timestamp, row). Store phase: the sorted shares are
-merged as they are read and each slice is committed together with the job's resume point, so
-a restart continues exactly where the last commit ended: nothing lost, nothing stored twice.
+for large files, each writing its valid events to a file sorted by (timestamp, row) (``runs.py``;
+rebuilt from the upload if the process dies in this phase). Store phase: the shares are merged
+as they are read and each slice is committed together with the job's resume point, so a restart
+continues exactly where the last commit ended: nothing lost, nothing stored twice.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import logging
 import multiprocessing
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import (
@@ -30,16 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flokit.imports.runs import Staged, merged
 from flokit.imports.upload import inspect
 from flokit.imports.validation import (
     ShareResult,
     ShareTask,
     merge,
-    open_scratch,
-    sorted_rows,
     split_rows,
     start_worker,
-    unpack_all,
     validate_share,
 )
 from flokit.model import ImportRecord, ValidEvent
@@ -53,7 +52,7 @@ log = logging.getLogger("flokit.imports")
 #: does not stall reading; small slices keep the server's memory flat for the whole import
 #: (measured at 3M rows: 8k flat at 255-259 MB; 16k crept from 264 to 286 MB) and live
 #: requests queued behind a slice wait little.
-COMMIT_ROWS = 8_000
+COMMIT_ROWS = 16_000
 IN_FLIGHT = 2  # slices queued at the store's writer at once (one commits, one waits)
 PROGRESS_S = 0.5  # how often a running job reports progress (and proves it is alive)
 START = -(2**63)  # "no timestamp reached yet"
@@ -71,14 +70,14 @@ class ImportPaths:
         return self.root / f"{import_id}.csv"
 
     def shares(self, import_id: str) -> Path:
-        """How the staged rows are split: each share's first file row (JSON)."""
+        """How the staged rows are split: each share's first file row less one (JSON)."""
         return self.root / f"{import_id}.shares.json"
 
     def errors(self, import_id: str) -> Path:
         return self.root / f"{import_id}.errors.csv"
 
     def part(self, import_id: str, kind: str, share: int) -> Path:
-        """One share's staging or errors file during the validate phase."""
+        """One share's sorted, scratch or errors file, or a dry run's working file."""
         return self.root / f"{import_id}.{kind}.{share}"
 
 
@@ -139,8 +138,9 @@ class ImportJob:
         tasks = [
             ShareTask(
                 upload,
-                paths.part(record.id, "stage", i),
+                paths.part(record.id, "sorted", i),
                 paths.part(record.id, "errors", i),
+                paths.part(record.id, "runs", i),
                 i,
                 start,
                 end,
@@ -236,8 +236,8 @@ class ImportJob:
         """The staged events in (timestamp, row) order from the record's resume point, slice
         by slice, each with the resume points before and after it."""
         offsets: list[int] = json.loads(self.paths.shares(record.id).read_text())["offsets"]
-        stages = [self.paths.part(record.id, "stage", i) for i in range(len(offsets))]
-        rows = sorted_rows(stages, offsets, (record.stored_ts, record.stored_row))
+        files = [self.paths.part(record.id, "sorted", i) for i in range(len(offsets))]
+        rows = merged(files, offsets, (record.stored_ts, record.stored_row))
         last = [record.stored_ts, record.stored_row]
         while True:
             resume_from = (last[0], last[1])
@@ -271,13 +271,23 @@ class _SeenKeys:
         self.conn.executemany("INSERT INTO seen VALUES (?)", ((key,) for key in keys))
 
 
-def _next_slice(rows: Iterator[tuple[int, int, bytes]], last: list[int]) -> list[ValidEvent]:
+def _next_slice(rows: Iterator[Staged], last: list[int]) -> list[ValidEvent]:
     """Up to COMMIT_ROWS events; ``last`` is left at the (timestamp, file row) of the last."""
-    payloads = []
-    for ts, row, payload in itertools.islice(rows, COMMIT_ROWS):
-        payloads.append(payload)
-        last[0], last[1] = ts, row
-    return unpack_all(payloads) if payloads else []
+    staged = list(itertools.islice(rows, COMMIT_ROWS))
+    if staged:
+        last[0], last[1] = staged[-1][0], staged[-1][1]
+    return [event for _, _, event in staged]
+
+
+def open_scratch(path: Path, schema: str) -> sqlite3.Connection:
+    """A working SQLite file of an import, made afresh and rebuilt if lost, so no journal
+    and no fsync per write."""
+    path.unlink(missing_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = OFF")
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute(schema)
+    return conn
 
 
 def _write_durably(path: Path, text: str) -> None:

@@ -2,34 +2,30 @@
 
 The data rows are cut into contiguous byte ranges at record boundaries (a newline outside any
 quoted field: an even count of ``"`` before it), one per share. Each share parses and checks its
-own rows, writes the valid ones to a staging file of its own, sorted by (timestamp, row), and
-its rejected rows to an errors file of its own. Row numbers inside a share are local; ``merge``
-turns them into file row numbers, and the store phase merges the sorted shares as it reads.
+own rows, writes the valid ones to a file of its own sorted by (timestamp, row) (``runs.py``),
+and its rejected rows to an errors file of its own. Row numbers inside a share are local;
+``merge`` turns them into file row numbers, and the store phase merges the shares as it reads.
 """
 
 from __future__ import annotations
 
 import csv
 import gc
-import heapq
 import io
 import itertools
 import os
-import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-import msgspec
-
 from flokit.imports.csvfile import Layout, RowProblem, row_document
+from flokit.imports.runs import RunWriter
 from flokit.imports.upload import inspect
 from flokit.model import Rejection, ValidEvent
 from flokit.pipeline.validate import Validator
 from flokit.settings import Settings
 
-STAGE_ROWS = 5000
 FIRST_ERRORS = 100
 PROGRESS_EVERY = 10_000
 csv.field_size_limit(16 * 1024 * 1024)  # a larger cell makes its row an error, not a crash
@@ -51,8 +47,9 @@ def start_worker(progress: Any) -> None:
 @dataclass(frozen=True, slots=True)
 class ShareTask:
     csv_path: Path
-    stage_path: Path
+    runs_path: Path  # its valid events, sorted
     errors_path: Path
+    scratch_path: Path  # its sorted runs before they are merged
     share: int
     start: int  # byte range of this share's rows in the file
     end: int
@@ -68,24 +65,14 @@ class ShareResult:
     first_errors: list[dict[str, Any]] = field(default_factory=list)
 
 
-pack = msgspec.msgpack.Encoder().encode  # a staged event: a msgpack array of its fields
-_decode_events = msgspec.msgpack.Decoder(list[ValidEvent]).decode
-
-
-def unpack_all(payloads: list[bytes]) -> list[ValidEvent]:
-    """Staged events back, in one decode: the payloads joined as one msgpack array."""
-    return _decode_events(b"\xdd" + len(payloads).to_bytes(4, "big") + b"".join(payloads))
-
-
 def validate_share(task: ShareTask, progress: Any = None) -> ShareResult:
-    """Validate this share's rows of the file into its staging and errors files, counting
+    """Validate this share's rows of the file into its runs and errors files, counting
     the rows read in ``progress[task.share]`` (by default, where ``start_worker`` said)."""
     progress = _progress if progress is None else progress
     layout = inspect(task.csv_path)
     validator = Validator(task.settings)
-    stage = open_stage(task.stage_path, fresh=True)
+    runs = RunWriter(task.runs_path, task.scratch_path)
     result = ShareResult()
-    pending: list[tuple[int, int, bytes]] = []
     with (
         _open_range(task.csv_path, task.start, task.end) as source,
         task.errors_path.open("w", encoding="utf-8", errors="surrogateescape", newline="") as out,
@@ -101,17 +88,11 @@ def validate_share(task: ShareTask, progress: Any = None) -> ShareResult:
                     )
             else:
                 result.valid += 1
-                pending.append((outcome.timestamp_us, number, pack(outcome)))
-                if len(pending) >= STAGE_ROWS:
-                    _stage(stage, pending)
+                runs.add(outcome.timestamp_us, number, outcome)
             result.rows = number
             if progress is not None and number % PROGRESS_EVERY == 0:
                 progress[task.share] = number
-    _stage(stage, pending)
-    # Sorted once here, in parallel with the other shares: rowids then follow (timestamp, row).
-    stage.execute("CREATE TABLE sorted AS SELECT ts, row, payload FROM rows ORDER BY ts, row")
-    stage.execute("DROP TABLE rows")
-    stage.close()
+    runs.close()
     return result
 
 
@@ -219,7 +200,7 @@ def merge(
     header: list[str],
 ) -> Merged:
     """Join the shares' reports: file row numbers, one errors file in row order (the shares
-    are contiguous, so their errors follow each other). Staging files stay per share."""
+    are contiguous, so their errors follow each other). Runs files stay per share."""
     offsets = list(itertools.accumulate((r.rows for r in results), initial=0))[:-1]
     first: list[dict[str, Any]] = []
     with errors_path.open("w", encoding="utf-8", errors="surrogateescape", newline="") as out:
@@ -237,7 +218,7 @@ def merge(
         out.flush()
         os.fsync(out.fileno())
     for task in tasks:
-        fsync(task.stage_path)
+        fsync(task.runs_path)
     return Merged(
         sum(r.rows for r in results),
         sum(r.valid for r in results),
@@ -245,67 +226,6 @@ def merge(
         first[:FIRST_ERRORS],
         offsets,
     )
-
-
-def sorted_rows(
-    stages: Sequence[Path], offsets: Sequence[int], after: tuple[int, int]
-) -> Iterator[tuple[int, int, bytes]]:
-    """Every staged row, (timestamp, file row, payload), in timestamp order, past ``after``:
-    the shares are each sorted, so they are merged as they are read."""
-    connections = [open_stage(path, fresh=False) for path in stages]
-    try:
-        streams = [
-            _shifted(
-                conn.execute(
-                    "SELECT ts, row, payload FROM sorted"
-                    " WHERE (ts, row + ?) > (?, ?) ORDER BY rowid",
-                    (offset, *after),
-                ),
-                offset,
-            )
-            for conn, offset in zip(connections, offsets, strict=True)
-        ]
-        yield from heapq.merge(*streams)
-    finally:
-        for conn in connections:
-            conn.close()
-
-
-def _shifted(
-    rows: Iterable[tuple[int, int, bytes]], offset: int
-) -> Iterator[tuple[int, int, bytes]]:
-    """A share's rows with file row numbers (its own count from 1, plus where it starts)."""
-    for ts, row, payload in rows:
-        yield ts, row + offset, payload
-
-
-def open_stage(path: Path, fresh: bool) -> sqlite3.Connection:
-    """A staging file, read and written in order (little cache needed)."""
-    schema = "CREATE TABLE rows (ts INTEGER NOT NULL, row INTEGER NOT NULL, payload BLOB)"
-    conn = open_scratch(path, schema if fresh else None)
-    conn.execute("PRAGMA cache_size = -8192")
-    return conn
-
-
-def open_scratch(path: Path, schema: str | None) -> sqlite3.Connection:
-    """A working file of an import, rebuilt from the upload if lost, so no journal and no fsync
-    per write; with a ``schema``, made afresh."""
-    if schema is not None:
-        path.unlink(missing_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = OFF")
-    conn.execute("PRAGMA synchronous = OFF")
-    if schema is not None:
-        conn.execute(schema)
-    return conn
-
-
-def _stage(conn: sqlite3.Connection, pending: list[tuple[int, int, bytes]]) -> None:
-    if pending:
-        conn.execute("BEGIN")
-        conn.executemany("INSERT INTO rows VALUES (?, ?, ?)", pending)
-        conn.execute("COMMIT")
-        pending.clear()
 
 
 def fsync(path: Path) -> None:
