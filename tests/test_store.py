@@ -191,9 +191,10 @@ def test_insert_statements_cover_every_row_in_order_with_few_distinct_sizes(coun
     batches of every size must share a dozen statement texts."""
     from flokit.store.sqlite_events import _values_statements
 
-    rows = [(i, f"r{i}") for i in range(count)]
-    statements = _values_statements("t", "a, b", rows)
-    assert [v for _, values in statements for v in values] == [v for row in rows for v in row]
+    values = [v for i in range(count) for v in (i, f"r{i}")]
+    statements = _values_statements("t", "a, b", "(?,?)", values)
+    assert [v for _, part in statements for v in part] == values
+    assert all(sql.count("?") == len(part) for sql, part in statements)
     sizes = {len(values) // 2 for _, values in statements}
     assert sizes <= {1000} | {1 << k for k in range(10)}
 
@@ -234,3 +235,16 @@ def test_only_a_transaction_of_import_slices_alone_skips_its_fsync(tmp_path: Pat
     after = writer.submit(level).result()
     writer.close()
     assert (alone, [g.result() for g in grouped], after) == (1, [2, 2], 2)
+
+
+def test_properties_are_stored_as_text_byte_for_byte(tmp_path: Path) -> None:
+    """Properties are bound as UTF-8 bytes and cast to text by SQLite: what the readers and
+    any other tool see is the JSON text, unchanged."""
+    text = '{"name":"Zoë 🍕","escaped":"\\u0000\\"","n":1e400}'
+    stored = ValidEvent("custom", "u", None, 1, text.encode(), None, None)
+    store = SqliteStore(tmp_path / "s.db")
+    asyncio.run(append(store, [stored, valid(2)], ["evt_1", "evt_2"], 1, 10**12))
+    store.close()
+    with sqlite3.connect(store.path) as conn:
+        rows = conn.execute("SELECT typeof(properties), properties FROM events ORDER BY seq")
+        assert rows.fetchall() == [("text", text), ("text", '{"i":2}')]

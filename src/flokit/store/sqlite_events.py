@@ -23,6 +23,11 @@ _EVENT_COLUMNS = (
     " properties, insert_id"
 )
 _KEY_COLUMNS = "workspace_id, key, event_id, expires_us"
+#: One row's placeholders. Properties are bound as their UTF-8 bytes and made text by SQLite,
+#: byte-exact and without a Python decode per event.
+_EVENT_ROW = "(?,?,?,?,?,?,?,CAST(? AS TEXT),?)"
+_KEY_ROW = "(?,?,?,?)"
+_EVENT_WIDTH = 9
 #: Rows per multi-row ``INSERT ... VALUES``: one statement binds a thousand rows in C and runs
 #: them in one step without the GIL (measured 2.3x the rows/s of ``json_each`` unpacking and
 #: 1.6x ``executemany``, which re-takes the GIL per row); 9,000 parameters, far under SQLite's
@@ -47,7 +52,7 @@ class EventRows:
     workspace_id: int
     ids: Sequence[str]
     keys: list[Keys]
-    rows: list[tuple[Any, ...]]  # every event's row, in order
+    values: list[Any]  # every event's row, in order, flattened (``_EVENT_WIDTH`` apiece)
     inserts: list[Statement]  # the rows and their duplicate keys, when none is a duplicate
     wanted_json: str | None  # every duplicate key of the batch, to look up (None: none)
     repeats: bool  # a key appears twice within the batch
@@ -63,8 +68,9 @@ def prepare(
 ) -> EventRows:
     """``events`` with their new ``ids`` as rows to insert, in the same order."""
     keys = [duplicate_keys(e) for e in events]
-    rows = [
-        (
+    values: list[Any] = []
+    for e, event_id in zip(events, ids, strict=True):  # one flat list: half the time of rows
+        values += (
             workspace_id,
             event_id,
             e.event,
@@ -72,18 +78,16 @@ def prepare(
             e.anonymous_id,
             e.timestamp_us,
             received_us,
-            _text(e.properties),
+            e.properties,
             e.insert_id,
         )
-        for e, event_id in zip(events, ids, strict=True)
-    ]
     wanted = [k for pair in keys for k in pair if k is not None]
     return EventRows(
         workspace_id,
         ids,
         keys,
-        rows,
-        _inserts(rows, _key_rows(workspace_id, ids, keys, insert_id_expires_us)),
+        values,
+        _inserts(values, _key_rows(workspace_id, ids, keys, insert_id_expires_us)),
         _encoder.encode(wanted).decode() if wanted else None,
         len(set(wanted)) < len(wanted),
         insert_id_expires_us,
@@ -110,26 +114,28 @@ def _key_rows(
     return key_rows
 
 
-def _inserts(rows: list[tuple[Any, ...]], key_rows: list[tuple[Any, ...]]) -> list[Statement]:
+def _inserts(values: list[Any], key_rows: list[tuple[Any, ...]]) -> list[Statement]:
     return [
-        *_values_statements("events", _EVENT_COLUMNS, rows),
-        *_values_statements("dedup_keys", _KEY_COLUMNS, key_rows),
+        *_values_statements("events", _EVENT_COLUMNS, _EVENT_ROW, values),
+        *_values_statements(
+            "dedup_keys", _KEY_COLUMNS, _KEY_ROW, [v for row in key_rows for v in row]
+        ),
     ]
 
 
-def _values_statements(table: str, columns: str, rows: list[tuple[Any, ...]]) -> list[Statement]:
-    """Multi-row inserts of ``rows``, parameters flattened: full statements of
-    ``ROWS_PER_STATEMENT`` rows, the rest in power-of-two sizes. Every distinct statement text
-    is a prepared statement kept in the connection's cache (hundreds of KB at this size), so
-    only a dozen sizes may ever exist; one per batch size made memory creep for the length of
-    an import."""
+def _values_statements(table: str, columns: str, row: str, values: list[Any]) -> list[Statement]:
+    """Multi-row inserts of the rows in ``values`` (flattened, ``row`` gives the placeholders
+    of one): full statements of ``ROWS_PER_STATEMENT`` rows, the rest in power-of-two sizes.
+    Every distinct statement text is a prepared statement kept in the connection's cache
+    (hundreds of KB at this size), so only a dozen sizes may ever exist; one per batch size
+    made memory creep for the length of an import."""
+    width = row.count("?")
     statements = []
-    start = 0
-    while start < len(rows):
-        size = _statement_rows(len(rows) - start)
-        part = rows[start : start + size]
-        sql = _values_sql(table, columns, len(part[0]), size)
-        statements.append((sql, [value for row in part for value in row]))
+    start, count = 0, len(values) // width
+    while start < count:
+        size = _statement_rows(count - start)
+        sql = _values_sql(table, columns, row, size)
+        statements.append((sql, values[start * width : (start + size) * width]))
         start += size
     return statements
 
@@ -148,7 +154,7 @@ def compile_inserts(conn: sqlite3.Connection) -> None:
                 for i in range(size)
             ]
             keys = [(0, f"compile_{size}_{i}", "compile", None) for i in range(size)]
-            for sql, values in _inserts(rows, keys):
+            for sql, values in _inserts([v for row in rows for v in row], keys):
                 conn.execute(sql, values)
     finally:
         conn.execute("ROLLBACK TO compile_inserts")
@@ -162,9 +168,8 @@ def _statement_rows(left: int) -> int:
 
 
 @functools.lru_cache(maxsize=32)  # the 22 statements compile_inserts makes
-def _values_sql(table: str, columns: str, width: int, count: int) -> str:
-    one = "(" + ",".join("?" * width) + ")"
-    return f"INSERT INTO {table} ({columns}) VALUES " + ",".join([one] * count)
+def _values_sql(table: str, columns: str, row: str, count: int) -> str:
+    return f"INSERT INTO {table} ({columns}) VALUES " + ",".join([row] * count)
 
 
 def insert_events(conn: sqlite3.Connection, batch: EventRows) -> list[str | None]:
@@ -178,17 +183,18 @@ def insert_events(conn: sqlite3.Connection, batch: EventRows) -> list[str | None
     if found or batch.repeats:
         originals = find_originals(batch.ids, batch.keys, dict(found))
         stored_ids = [e if o is None else None for e, o in zip(batch.ids, originals, strict=True)]
-        new_rows = [row for row, id_ in zip(batch.rows, stored_ids, strict=True) if id_ is not None]
+        values, w = batch.values, _EVENT_WIDTH
+        new_values = [
+            v
+            for i, id_ in enumerate(stored_ids)
+            if id_ is not None
+            for v in values[i * w : (i + 1) * w]
+        ]
         key_rows = _key_rows(batch.workspace_id, stored_ids, batch.keys, batch.insert_id_expires_us)
-        inserts = _inserts(new_rows, key_rows)
+        inserts = _inserts(new_values, key_rows)
     for sql, values in inserts:
         conn.execute(sql, values)
     return originals
-
-
-def _text(properties: bytes | None) -> str | None:
-    """Properties travel as a JSON string inside the row array, so they are stored byte-exact."""
-    return properties.decode() if properties is not None else None
 
 
 def find_keys(conn: sqlite3.Connection, workspace_id: int, keys: list[str]) -> dict[str, str]:
