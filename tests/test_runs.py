@@ -31,17 +31,25 @@ def test_merged_runs_give_every_event_once_in_order_past_the_resume_point(
     runs.RUN_ROWS, runs.FRAME_ROWS, runs.READ_BUFFER, runs.MIN_BLOCK = 7, 3, 64, 16
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            paths, offsets, expected = [], [], []
+            paths, expected = [], []
             for share, stamps in enumerate(shares):
                 path, offset = Path(tmp) / f"sorted.{share}", sum(map(len, shares[:share]))
                 writer = runs.RunWriter(path, Path(tmp) / f"runs.{share}")
                 for row, ts in enumerate(stamps, start=1):
-                    writer.add(ts, row, event(ts, offset + row))
+                    writer.add(ts, runs.place(share, row), event(ts, offset + row))
                     expected.append((ts, offset + row))
                 writer.close()
                 paths.append(path)
-                offsets.append(offset)
-            got = list(runs.merged(paths, offsets, after))
+            places = {
+                runs.place(s, r): sum(map(len, shares[:s])) + r
+                for s in range(3)
+                for r in range(1, 41)
+            }
+            file_row_after = (
+                after[0],
+                max((p for p, r in places.items() if r <= after[1]), default=0),
+            )
+            got = [(ts, places[p], e) for ts, p, e in runs.merged(paths, file_row_after)]
             assert not list(Path(tmp).glob("runs.*"))  # scratch runs are gone once merged
     finally:
         runs.RUN_ROWS, runs.FRAME_ROWS, runs.READ_BUFFER, runs.MIN_BLOCK = sizes

@@ -153,8 +153,8 @@ class ImportRecord:
     errors: list[dict[str, object]]  # the first 100: {"row", "event", "reason"}
     failure: str | None
     phase: str  # validate | store | done
-    stored_ts: int  # the store phase's resume point: the (timestamp, file row)
-    stored_row: int  # of the last event committed, in the order events are stored
+    stored_ts: int  # the store phase's resume point: the (timestamp, place in the file)
+    stored_row: int  # of the last event committed (imports/runs.py: ``place``)
     created_us: int
     started_us: int | None
     finished_us: int | None

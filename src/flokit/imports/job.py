@@ -237,7 +237,7 @@ class ImportJob:
         by slice, each with the resume points before and after it."""
         offsets: list[int] = json.loads(self.paths.shares(record.id).read_text())["offsets"]
         files = [self.paths.part(record.id, "sorted", i) for i in range(len(offsets))]
-        rows = merged(files, offsets, (record.stored_ts, record.stored_row))
+        rows = merged(files, (record.stored_ts, record.stored_row))
         last = [record.stored_ts, record.stored_row]
         while True:
             resume_from = (last[0], last[1])
@@ -272,7 +272,7 @@ class _SeenKeys:
 
 
 def _next_slice(rows: Iterator[Staged], last: list[int]) -> list[ValidEvent]:
-    """Up to COMMIT_ROWS events; ``last`` is left at the (timestamp, file row) of the last."""
+    """Up to COMMIT_ROWS events; ``last`` is left at the (timestamp, place) of the last."""
     staged = list(itertools.islice(rows, COMMIT_ROWS))
     if staged:
         last[0], last[1] = staged[-1][0], staged[-1][1]

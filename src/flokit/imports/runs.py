@@ -27,12 +27,18 @@ RUN_ROWS = 32_768  # events a validation process holds before sorting them out t
 FRAME_ROWS = 32  # events decoded at once per run while merging
 READ_BUFFER = 4 << 20  # bytes read ahead over all runs being merged (so memory stays flat)
 MIN_BLOCK = 16 << 10
-BEFORE_ALL = (-(2**63), 0)  # before every (timestamp, row)
-Staged = tuple[int, int, ValidEvent]  # (timestamp, row, event)
+BEFORE_ALL = (-(2**63), 0)  # before every (timestamp, place)
+Staged = tuple[int, int, ValidEvent]  # (timestamp, place, event)
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode_frame = msgspec.msgpack.Decoder(list[tuple[int, int, ValidEvent]]).decode
 _timestamp = operator.itemgetter(0)
+
+
+def place(share: int, row: int) -> int:
+    """An event's place in the file: its share, then its row within the share. Shares are
+    contiguous, so places order events as file rows do, and no share needs another's count."""
+    return share << 40 | row
 
 
 class RunWriter:
@@ -46,8 +52,8 @@ class RunWriter:
         self._pending: list[Staged] = []
         self._starts: list[int] = []  # where each run begins in the scratch file
 
-    def add(self, timestamp_us: int, row: int, event: ValidEvent) -> None:
-        self._pending.append((timestamp_us, row, event))
+    def add(self, timestamp_us: int, place: int, event: ValidEvent) -> None:
+        self._pending.append((timestamp_us, place, event))
         if len(self._pending) >= RUN_ROWS:
             self._write_run()
 
@@ -61,7 +67,7 @@ class RunWriter:
         fd = os.open(self.scratch, os.O_RDONLY)
         try:
             with self.path.open("wb") as out:
-                _write_frames(out, heapq.merge(*_runs(fd, self._starts, 0, BEFORE_ALL)))
+                _write_frames(out, heapq.merge(*_runs(fd, self._starts, BEFORE_ALL)))
         finally:
             os.close(fd)
         self.scratch.unlink()
@@ -83,30 +89,24 @@ def _write_frames(out: BinaryIO, rows: Iterable[Staged]) -> None:
         out.write(len(encoded).to_bytes(4, "big") + encoded)
 
 
-def merged(
-    paths: Sequence[Path], offsets: Sequence[int], after: tuple[int, int]
-) -> Iterator[Staged]:
-    """Every staged event of the shares (their sorted files, and each share's first file row
-    less one) as (timestamp, file row, event), in that order, past ``after``."""
+def merged(paths: Sequence[Path], after: tuple[int, int]) -> Iterator[Staged]:
+    """Every staged event of the shares' sorted files as (timestamp, place, event), in that
+    order, past ``after``."""
     fds = [os.open(path, os.O_RDONLY) for path in paths]
     try:
-        streams = [
-            _runs(fd, [0], offset, after)[0] for fd, offset in zip(fds, offsets, strict=True)
-        ]
+        streams = [_runs(fd, [0], after)[0] for fd in fds]
         yield from heapq.merge(*streams)
     finally:
         for fd in fds:
             os.close(fd)
 
 
-def _runs(
-    fd: int, starts: Sequence[int], offset: int, after: tuple[int, int]
-) -> list[Iterator[Staged]]:
+def _runs(fd: int, starts: Sequence[int], after: tuple[int, int]) -> list[Iterator[Staged]]:
     """Readers of the runs of an open file that begin at ``starts``; together they read
     ``READ_BUFFER`` bytes ahead, whatever their number."""
     bounds = list(itertools.pairwise([*starts, os.fstat(fd).st_size]))
     block = max(MIN_BLOCK, READ_BUFFER // max(len(bounds), 1))
-    return [_run(_frames(fd, start, end, block), offset, after) for start, end in bounds]
+    return [_run(_frames(fd, start, end, block), after) for start, end in bounds]
 
 
 def _frames(fd: int, start: int, end: int, block: int) -> Iterator[memoryview]:
@@ -128,11 +128,10 @@ def _frames(fd: int, start: int, end: int, block: int) -> Iterator[memoryview]:
         data, at = memoryview(bytes(data[at:]) + chunk), 0
 
 
-def _run(frames: Iterator[memoryview], offset: int, after: tuple[int, int]) -> Iterator[Staged]:
-    """One run's events with file row numbers (the share's own count plus ``offset``),
-    skipping those at or before ``after``."""
+def _run(frames: Iterator[memoryview], after: tuple[int, int]) -> Iterator[Staged]:
+    """One run's events, skipping those at or before ``after``."""
     for frame in frames:
-        rows = [(ts, row + offset, event) for ts, row, event in _decode_frame(frame)]
+        rows = _decode_frame(frame)
         last = rows[-1]
         if (last[0], last[1]) <= after:
             continue

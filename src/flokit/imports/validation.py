@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from flokit.imports.csvfile import Layout, RowProblem, row_document
-from flokit.imports.runs import RunWriter
+from flokit.imports.runs import RunWriter, place
 from flokit.imports.upload import inspect
 from flokit.model import Rejection, ValidEvent
 from flokit.pipeline.validate import Validator
@@ -88,7 +88,7 @@ def validate_share(task: ShareTask, progress: Any = None) -> ShareResult:
                     )
             else:
                 result.valid += 1
-                runs.add(outcome.timestamp_us, number, outcome)
+                runs.add(outcome.timestamp_us, place(task.share, number), outcome)
             result.rows = number
             if progress is not None and number % PROGRESS_EVERY == 0:
                 progress[task.share] = number
