@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from flokit.api import events, imports, ingest, ops
 from flokit.errors import FloKitError
+from flokit.gcpolicy import collect_cycles_rarely
 from flokit.http import RequestMiddleware, handle_flokit_error, handle_http_exception
 from flokit.imports.job import ImportJob, ImportPaths
 from flokit.imports.runner import ImportRunner
@@ -88,7 +89,9 @@ GIL_SWITCH_S = 0.0005
 def create_app() -> Starlette:
     """Factory for ``uvicorn --factory`` worker processes: settings from ``FLOKIT_*``."""
     sys.setswitchinterval(GIL_SWITCH_S)
-    return build_app(Settings.from_env())
+    app = build_app(Settings.from_env())
+    collect_cycles_rarely()
+    return app
 
 
 def _services(settings: Settings, store: Store, limiter: Limiter, clock: Clock) -> Services:

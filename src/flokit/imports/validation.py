@@ -10,7 +10,6 @@ and its rejected rows to an errors file of its own. Row numbers inside a share a
 from __future__ import annotations
 
 import csv
-import gc
 import io
 import itertools
 import os
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
+from flokit.gcpolicy import collect_cycles_rarely
 from flokit.imports.csvfile import Layout, RowProblem, row_document
 from flokit.imports.runs import RunWriter, place
 from flokit.imports.upload import inspect
@@ -40,8 +40,7 @@ def start_worker(progress: Any) -> None:
     collector runs 70 times less often here."""
     global _progress
     _progress = progress
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
+    collect_cycles_rarely()
 
 
 @dataclass(frozen=True, slots=True)
