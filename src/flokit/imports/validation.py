@@ -77,21 +77,23 @@ def validate_share(task: ShareTask, progress: Any = None) -> ShareResult:
         task.errors_path.open("w", encoding="utf-8", errors="surrogateescape", newline="") as out,
     ):
         errors = csv.writer(out)
+        stage, in_share = runs.add, place(task.share, 0)  # per row: no lookups, no counting
         for number, cells, outcome in _checked_rows(source, layout, validator, task):
-            if isinstance(outcome, Rejection):
+            if type(outcome) is ValidEvent:
+                stage(outcome.timestamp_us, in_share | number, outcome)
+            else:
+                assert isinstance(outcome, Rejection)
                 result.rejected += 1
                 errors.writerow([*cells, number, outcome.reason])
                 if len(result.first_errors) < FIRST_ERRORS:
                     result.first_errors.append(
                         {"row": number, "event": outcome.event, "reason": outcome.reason}
                     )
-            else:
-                result.valid += 1
-                runs.add(outcome.timestamp_us, place(task.share, number), outcome)
-            result.rows = number
-            if progress is not None and number % PROGRESS_EVERY == 0:
+            if number % PROGRESS_EVERY == 0 and progress is not None:
                 progress[task.share] = number
+            result.rows = number
     runs.close()
+    result.valid = result.rows - result.rejected
     return result
 
 

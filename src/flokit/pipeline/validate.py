@@ -188,14 +188,18 @@ def _reject_unknown_fields(doc: dict[str, Any]) -> None:
                 raise _Problem("unknown_field", reason, name)
 
 
+_CHECKS = {name: rule.check for name, rule in PROPERTY_RULES.items()}
+
+
 def _check_properties(properties: dict[str, Any], required: tuple[str, ...]) -> None:
     for name in required:
         if properties.get(name) is None:
             raise _missing(name, f"properties.{name}")
+    checks = _CHECKS
     for name, value in properties.items():
-        rule = PROPERTY_RULES.get(name)
-        if rule is not None and value is not None and not rule.check(value):
-            raise _invalid(name, rule.rule, f"properties.{name}")
+        check = checks.get(name)
+        if check is not None and value is not None and not check(value):
+            raise _invalid(name, PROPERTY_RULES[name].rule, f"properties.{name}")
 
 
 def _depth(value: Any) -> int:
