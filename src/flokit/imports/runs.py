@@ -1,12 +1,12 @@
 """Sorted runs: how the validate phase hands an import's valid events to the store phase.
 
-Each share keeps its valid events in memory up to ``RUN_ROWS``, sorts them by (timestamp, row)
+Each share keeps its valid events in memory up to ``RUN_ROWS``, sorts them by (timestamp, place)
 and appends them to a scratch file as one run of frames: a 4-byte length, then a msgpack array
-of up to ``FRAME_ROWS`` ``[timestamp, row, event]``. At the end of the share its runs are merged
+of up to ``FRAME_ROWS`` ``[timestamp, place, event]``. At the end of the share its runs are merged
 into one sorted file (in the validation process, in parallel with the other shares), and the
 store phase merges the shares' files as it reads. Memory stays that of one run while sorting
-and of ``READ_BUFFER`` while merging, whatever the size of the file. (Measured: about 5 µs a
-row less than staging each row in SQLite and sorting it there.)
+and of ``READ_BUFFER`` while merging, whatever the size of the file. (Measured: validating 1M rows
+in one process took 28.5 s this way, 31.5 s staging each row in SQLite and sorting it there.)
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def place(share: int, row: int) -> int:
 
 
 class RunWriter:
-    """Collects one share's valid events, in row order, into ``path`` sorted by (timestamp,
-    row): runs sorted in memory go to ``scratch``, and are merged into ``path`` at the end, in
+    """Collects one share's valid events, in file order, into ``path`` sorted by (timestamp,
+    place): runs sorted in memory go to ``scratch``, and are merged into ``path`` at the end, in
     the validation process, so the store phase merges only one stream per share."""
 
     def __init__(self, path: Path, scratch: Path) -> None:
@@ -76,7 +76,7 @@ class RunWriter:
         pending = self._pending
         if not pending:
             return
-        pending.sort(key=_timestamp)  # stable: rows came in order, so ties stay in row order
+        pending.sort(key=_timestamp)  # stable: events came in file order, and ties keep it
         self._starts.append(self._out.tell())
         _write_frames(self._out, pending)
         pending.clear()
