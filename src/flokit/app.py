@@ -82,8 +82,10 @@ def build_app(
 #: How long a thread may keep the GIL while another waits for it. The store's writer thread
 #: needs the GIL only to bind a statement's parameters, between long stretches in SQLite
 #: without it; at Python's default 5 ms it waited behind the request or import thread each
-#: time (import store phase, side by side: 0.5 ms was 6-7% faster in three pairs of runs).
-GIL_SWITCH_S = 0.0005
+#: time. Import store phase of 1M rows, runs alternated: 2 ms 15.1/16.0 s, 0.5 ms
+#: 14.6/13.6/13.4/15.0 s, 0.1 ms 12.5/13.0/12.4/11.7 s, 0.05 ms 13.0/14.2 s; ingest end to
+#: end, 3 x 150 batches: 0.5 ms median 35.2k events/s, 0.1 ms 37.2k.
+GIL_SWITCH_S = 0.0001
 
 
 def create_app() -> Starlette:
