@@ -50,10 +50,10 @@ from flokit.store import Store
 log = logging.getLogger("flokit.imports")
 #: Rows per store-phase commit. Slices are queued ahead (``IN_FLIGHT``), so the writer never
 #: waits for this thread. Bigger commits write each touched duplicate-key page less often
-#: (writer time for 1M rows, alone: 8k 10.2 s, 16k 8.8 s, 32k 8.2 s) but hold more rows in
-#: memory and keep live requests waiting longer behind them (server high-water mark, 1M-row
-#: import: 8k 263 MB, 16k 281 MB); 16k rows commit in about 0.15 s.
-COMMIT_ROWS = 16_000
+#: (writer alone, 1M rows: 8k 10.2 s, 16k 8.8 s) but hold more rows in memory and keep live
+#: requests waiting longer; in the server the gain mostly vanished (3M-row import, store
+#: phase 52.5 s at 8k, 52 s at 16k) while the high-water mark rose from 263 MB to 291 MB.
+COMMIT_ROWS = 8_000
 IN_FLIGHT = 2  # slices queued at the store's writer at once (one commits, one waits)
 PROGRESS_S = 0.5  # how often a running job reports progress (and proves it is alive)
 START = -(2**63)  # "no timestamp reached yet"
