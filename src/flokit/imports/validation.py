@@ -46,9 +46,9 @@ def start_worker(progress: Any) -> None:
 @dataclass(frozen=True, slots=True)
 class ShareTask:
     csv_path: Path
-    runs_path: Path  # its valid events, sorted
+    sorted_path: Path  # its valid events, sorted
     errors_path: Path
-    scratch_path: Path  # its sorted runs before they are merged
+    runs_path: Path  # its sorted runs, before they are merged into ``sorted_path``
     share: int
     start: int  # byte range of this share's rows in the file
     end: int
@@ -70,7 +70,7 @@ def validate_share(task: ShareTask, progress: Any = None) -> ShareResult:
     progress = _progress if progress is None else progress
     layout = inspect(task.csv_path)
     validator = Validator(task.settings)
-    runs = RunWriter(task.runs_path, task.scratch_path)
+    runs = RunWriter(task.sorted_path, task.runs_path)
     result = ShareResult()
     with (
         _open_range(task.csv_path, task.start, task.end) as source,
@@ -219,7 +219,7 @@ def merge(
         out.flush()
         os.fsync(out.fileno())
     for task in tasks:
-        fsync(task.runs_path)
+        fsync(task.sorted_path)
     return Merged(
         sum(r.rows for r in results),
         sum(r.valid for r in results),
