@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -55,3 +56,16 @@ def test_merged_runs_give_every_event_once_in_order_past_the_resume_point(
         runs.RUN_ROWS, runs.FRAME_ROWS, runs.READ_BUFFER, runs.MIN_BLOCK = sizes
     assert [(ts, row) for ts, row, _ in got] == sorted(k for k in expected if k > after)
     assert all(e == event(ts, row) for ts, row, e in got)  # each event travels with its row
+
+
+def test_a_cut_off_sorted_file_is_an_error_not_a_hang_or_a_silent_loss(tmp_path: Path) -> None:
+    path = tmp_path / "sorted.0"
+    writer = runs.RunWriter(path, tmp_path / "runs.0")
+    for row in range(1, 101):
+        writer.add(row, runs.place(0, row), event(row, row))
+    writer.close()
+    whole = path.read_bytes()
+    for cut in (len(whole) - 1, len(whole) // 2, 3):
+        path.write_bytes(whole[:cut])
+        with pytest.raises(runs.DamagedRun):
+            list(runs.merged([path], runs.BEFORE_ALL))

@@ -35,6 +35,10 @@ _decode_frame = msgspec.msgpack.Decoder(list[tuple[int, int, ValidEvent]]).decod
 _timestamp = operator.itemgetter(0)
 
 
+class DamagedRun(ValueError):
+    """A sorted file is shorter than its runs say (cut off by a crash or by hand)."""
+
+
 def place(share: int, row: int) -> int:
     """An event's place in the file: its share, then its row within the share. Shares are
     contiguous, so places order events as file rows do, and no share needs another's count."""
@@ -122,8 +126,12 @@ def _frames(fd: int, start: int, end: int, block: int) -> Iterator[memoryview]:
                 at += needed
                 continue
         if position >= end:
+            if at < len(data):
+                raise DamagedRun(f"a run ends inside a frame at byte {position}")
             return
         chunk = os.pread(fd, min(max(block, needed), end - position), position)
+        if not chunk:
+            raise DamagedRun(f"a run's file ends at byte {position}, before the run")
         position += len(chunk)
         data, at = memoryview(bytes(data[at:]) + chunk), 0
 
