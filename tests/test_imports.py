@@ -81,6 +81,12 @@ def test_good_and_bad_rows(api: Api) -> None:
     assert job["started_at"] and job["finished_at"]
 
 
+def test_a_file_of_only_bad_rows_completes_with_nothing_stored(api: Api) -> None:
+    job = run(api, csv_rows(*BAD))
+    assert (job["status"], job["accepted"], job["rejected"]) == ("completed", 0, len(BAD))
+    assert stored(api) == []
+
+
 def test_errors_csv_holds_every_rejected_row_as_it_was(api: Api) -> None:
     job = run(api, csv_rows(*GOOD, *BAD))
     response = api.client.get(job["errors_url"], headers=api.headers())
