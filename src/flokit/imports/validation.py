@@ -35,9 +35,8 @@ _progress: Any = None
 
 
 def start_worker(progress: Any) -> None:
-    """Process-pool initializer: where this process reports its progress. A validation process
-    makes millions of short-lived dicts and lists and almost no reference cycles, so the cycle
-    collector runs 70 times less often here."""
+    """Process-pool initializer: where this process reports its progress; the cycle collector
+    runs rarely here, as in served processes (``gcpolicy``)."""
     global _progress
     _progress = progress
     collect_cycles_rarely()

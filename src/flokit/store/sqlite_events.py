@@ -149,13 +149,13 @@ def compile_inserts(conn: sqlite3.Connection) -> None:
     conn.execute("SAVEPOINT compile_inserts")
     try:
         for size in sizes:
-            rows = [
-                (0, f"compile_{size}_{i}", "compile", None, None, 0, 0, None, None)
-                for i in range(size)
+            names = [f"compile_{size}_{i}" for i in range(size)]
+            values = [
+                v for name in names for v in (0, name, "compile", None, None, 0, 0, None, None)
             ]
-            keys = [(0, f"compile_{size}_{i}", "compile", None) for i in range(size)]
-            for sql, values in _inserts([v for row in rows for v in row], keys):
-                conn.execute(sql, values)
+            keys = [(0, name, "compile", None) for name in names]
+            for sql, params in _inserts(values, keys):
+                conn.execute(sql, params)
     finally:
         conn.execute("ROLLBACK TO compile_inserts")
         conn.execute("RELEASE compile_inserts")
