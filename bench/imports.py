@@ -37,25 +37,61 @@ LIFTED = ("revenue", "currency", "transaction_id")
 
 
 def write_csv(path: Path, rows: int) -> None:
-    """Taxonomy mix, ~2% bad rows, timestamps out of order (as workload.py's API batches)."""
+    """Taxonomy mix, ~2% bad rows of several kinds, timestamps out of order."""
     rng = random.Random(rows)
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(COLUMNS)
         for i in range(rows):
-            doc = event(rng, f"csv{i}", valid=rng.random() >= 0.02)
+            doc = event(rng, f"csv{i}")
             props = doc["properties"]
             lifted = [str(props.pop(name, "")) for name in LIFTED]
-            writer.writerow(
-                [
-                    doc["event"],
-                    doc["timestamp"],
-                    doc["user_id"],
-                    doc["anonymous_id"],
-                    *lifted,
-                    json.dumps(props, separators=(",", ":")),
-                ]
-            )
+            row = [
+                doc["event"],
+                doc["timestamp"],
+                doc["user_id"],
+                doc["anonymous_id"],
+                *lifted,
+                json.dumps(props, separators=(",", ":")),
+            ]
+            if rng.random() < 0.02:
+                rng.choice(SPOILERS)(row)
+            writer.writerow(row)
+
+
+def _date_only(row: list[str]) -> None:
+    row[1] = row[1][:10]
+
+
+def _no_event(row: list[str]) -> None:
+    row[0] = ""
+
+
+def _no_user(row: list[str]) -> None:
+    row[0], row[2] = "trial_started", ""  # trial_started needs a user_id
+
+
+def _negative_revenue(row: list[str]) -> None:
+    row[0], row[4], row[5], row[6] = "refund_issued", "-4.99", "USD", "txn_neg"
+
+
+def _bad_currency(row: list[str]) -> None:
+    row[0], row[4], row[5], row[6] = "refund_issued", "4.99", "usd", "txn_cur"
+
+
+def _broken_properties(row: list[str]) -> None:
+    row[7] = row[7][:-1]  # the JSON object cut short
+
+
+#: Each bad row is spoilt one of these ways, so every rejection path is on the clock.
+SPOILERS = (
+    _date_only,
+    _no_event,
+    _no_user,
+    _negative_revenue,
+    _bad_currency,
+    _broken_properties,
+)
 
 
 def run(rows: int) -> dict[str, float]:
@@ -73,7 +109,7 @@ def run(rows: int) -> dict[str, float]:
         own_peak = peak_rss_mb(server.proc.pid)
     finally:
         server.stop()
-    print("   " + (done.stdout.strip().splitlines()[-5:][0] if done.stdout else ""), flush=True)
+    print("   " + _summary_row(done.stdout), flush=True)
     late = [mb for t, mb in tree.samples if t >= seconds / 2]
     return {
         "rows": rows,
@@ -89,6 +125,12 @@ def run(rows: int) -> dict[str, float]:
 def _import(data: Path, url: str, key: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "flokit", "import", str(data), "--url", url, "--key", key]
     return subprocess.run([*command, "--wait"], capture_output=True, text=True, check=True)
+
+
+def _summary_row(stdout: str) -> str:
+    """The CLI's summary table row (accepted, rejected, duplicates, time, rows/s)."""
+    rows = [line for line in stdout.splitlines() if line.startswith("│")]
+    return rows[-1] if rows else stdout.strip()[-200:]
 
 
 def main() -> None:

@@ -77,14 +77,7 @@ def test_a_killed_import_resumes_without_loss_or_duplicates(tmp_path: Path) -> N
     env = {"FLOKIT_IMPORT_STALE_SECONDS": "1"}
     server = Server(db, workers=2, env=env)
     try:
-        with data.open("rb") as body:
-            created = httpx.post(
-                f"{server.url}/v1/imports",
-                content=body,
-                timeout=60,
-                headers={**auth, "Content-Type": "text/csv"},
-            )
-        import_id = created.json()["import_id"]
+        import_id = _upload(server.url, auth, data)
         job = _wait_for_store_phase(server.url, auth, import_id)
     finally:
         server.kill()
@@ -104,6 +97,60 @@ def test_a_killed_import_resumes_without_loss_or_duplicates(tmp_path: Path) -> N
         ordered = [r[0] for r in conn.execute("SELECT timestamp_us FROM events ORDER BY seq")]
     assert count == distinct == valid
     assert ordered == sorted(ordered)
+
+
+def test_live_ingest_is_answered_while_an_import_is_storing(tmp_path: Path) -> None:
+    """The import shares the writer with live batches; they are stored between its slices."""
+    db = tmp_path / "live.db"
+    key = cli(db, "workspaces", "create", "w")["api_key"]
+    data = tmp_path / "big.csv"
+    write_csv(data, 400_000)
+    auth = {"Authorization": f"Bearer {key}"}
+    server = Server(db)
+    try:
+        import_id = _upload(server.url, auth, data)
+        _wait_for_store_phase(server.url, auth, import_id)
+        answered_while_storing = 0
+        for n in range(20):
+            live = httpx.post(
+                f"{server.url}/v1/batch/events",
+                json={"events": [_live_event(n, i) for i in range(100)]},
+                headers=auth,
+                timeout=30,
+            )
+            assert live.status_code == 200 and live.json()["accepted"] == 100, live.text
+            job = httpx.get(f"{server.url}/v1/imports/{import_id}", headers=auth).json()
+            answered_while_storing += job["status"] == "running"
+        final = wait_done(lambda path: httpx.get(f"{server.url}{path}", headers=auth), import_id)
+    finally:
+        server.stop()
+    assert answered_while_storing >= 3, answered_while_storing
+    assert (final["status"], final["accepted"]) == ("completed", 400_000)
+    with sqlite3.connect(db) as conn:
+        live_rows = conn.execute("SELECT count(*) FROM events WHERE user_id LIKE 'live%'")
+        assert live_rows.fetchone() == (2000,)
+
+
+def _live_event(batch: int, i: int) -> dict[str, Any]:
+    return {
+        "event": "paywall_viewed",
+        "timestamp": "2024-05-01T12:00:00Z",
+        "user_id": f"live{batch}_{i}",
+        "properties": {"paywall_id": "pw"},
+    }
+
+
+def _upload(url: str, auth: dict[str, str], data: Path) -> str:
+    with data.open("rb") as body:
+        created = httpx.post(
+            f"{url}/v1/imports",
+            content=body,
+            timeout=60,
+            headers={**auth, "Content-Type": "text/csv"},
+        )
+    assert created.status_code == 202, created.text
+    import_id: str = created.json()["import_id"]
+    return import_id
 
 
 def _wait_for_store_phase(url: str, auth: dict[str, str], import_id: str) -> dict[str, Any]:
