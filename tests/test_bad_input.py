@@ -172,3 +172,21 @@ def test_unknown_route_and_method(api: Api) -> None:
     assert_error(
         api.client.delete("/v1/batch/events", headers=api.headers()), 405, "method_not_allowed"
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/v1/batch/events", "POST"),
+        ("DELETE", "/v1/events", "GET, HEAD, POST"),
+        ("OPTIONS", "/v1/imports", "GET, HEAD, POST"),
+        ("PUT", "/v1/imports/imp_x", "GET, HEAD"),
+    ],
+)
+def test_a_wrong_method_names_every_method_of_the_path(
+    api: Api, method: str, path: str, allowed: str
+) -> None:
+    """A path served by two routes (GET and POST /v1/events) lists both in ``Allow``."""
+    response = api.client.request(method, path, headers=api.headers())
+    assert_error(response, 405, "method_not_allowed", contains=allowed)
+    assert response.headers["allow"] == allowed

@@ -199,6 +199,8 @@ def test_gzip_and_multipart_uploads(api: Api) -> None:
         (b"event,user_id\nx,u\n", "no 'timestamp' column"),
         (b"event,timestamp,colour\n", "Unknown column 'colour'"),
         (b"event,timestamp,event\n", "appears twice"),
+        (b"event,timestamp\rx,2024-03-15T14:20:00Z\r", "carriage return"),
+        (b"eve\rnt,timestamp\n", "carriage return"),
     ],
     ids=[
         "empty",
@@ -208,10 +210,37 @@ def test_gzip_and_multipart_uploads(api: Api) -> None:
         "no timestamp",
         "unknown column",
         "twice",
+        "cr line ends",
+        "cr in header",
     ],
 )
 def test_bad_files_get_400(api: Api, body: bytes, reason: str) -> None:
     response = upload(api, body)
+    assert response.status_code == 400 and reason in response.json()["message"]
+    assert response.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "reason"),
+    [
+        ("multipart/form-data", b"event,timestamp\n", "Missing boundary"),
+        (
+            "multipart/form-data; boundary=b",
+            b"".join(
+                b'--b\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nx\r\n' % i
+                for i in range(8)
+            )
+            + b"--b--\r\n",
+            "Too many fields",
+        ),
+    ],
+    ids=["no boundary", "too many fields"],
+)
+def test_a_form_that_cannot_be_read_is_a_400(
+    api: Api, content_type: str, body: bytes, reason: str
+) -> None:
+    headers = {**api.headers(), "Content-Type": content_type}
+    response = api.client.post("/v1/imports", content=body, headers=headers)
     assert response.status_code == 400 and reason in response.json()["message"]
     assert response.json()["error"] == "invalid_request"
 

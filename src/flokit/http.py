@@ -13,6 +13,7 @@ import msgspec
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flokit.errors import FloKitError, InternalError, MethodNotAllowed, NotFound
@@ -43,8 +44,22 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     """Starlette's own 404/405 (unknown path or method) in the contract's error shape."""
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        return error_response(MethodNotAllowed(headers=exc.headers))
-    return error_response(NotFound(f"No route for {request.method} {request.url.path}"))
+        allowed = _allowed_methods(request)
+        message = f"{request.method} is not allowed on {request.url.path}; it takes {allowed}"
+        return error_response(MethodNotAllowed(message, headers={"Allow": allowed}))
+    if exc.status_code == 404:
+        return error_response(NotFound(f"No route for {request.method} {request.url.path}"))
+    raise InternalError(f"Unexpected HTTP error {exc.status_code}: {exc.detail}")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path (Starlette's 405 names only the first
+    route's, and a path such as /v1/events has a GET route and a POST route)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
 
 
 def note(request: Request, **fields: Any) -> None:

@@ -250,7 +250,11 @@ OPENAPI: dict[str, Any] = {
                         {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
                         "Page size",
                     ),
-                    _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
+                    _query(
+                        "cursor",
+                        {"type": "string", "minLength": 1},
+                        "next_cursor of the previous page",
+                    ),
                 ],
                 "responses": {
                     "200": _json(_ref("EventPage"), "One page"),

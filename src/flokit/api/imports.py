@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
@@ -127,7 +129,7 @@ async def _receive_file(
     if media in _CSV_TYPES:
         return await receive(request.stream(), dest, limit), None
     if media == "multipart/form-data":
-        async with request.form(max_files=1, max_fields=5) as form:
+        async with _form(request) as form:
             upload = form.get("file")
             if not isinstance(upload, UploadFile):
                 raise InvalidRequest("The form must carry the CSV in a `file` field", field="file")
@@ -135,6 +137,19 @@ async def _receive_file(
     raise UnsupportedMediaType(
         f"Send the file as text/csv or multipart/form-data (got {media or 'none'})"
     )
+
+
+@asynccontextmanager
+async def _form(request: Request) -> AsyncIterator[FormData]:
+    """The parsed form; one Starlette cannot parse (no boundary, too many parts) is a 400."""
+    try:
+        form = await request.form(max_files=1, max_fields=5)
+    except HTTPException as exc:
+        raise InvalidRequest(f"The multipart form could not be read: {exc.detail}") from None
+    try:
+        yield form
+    finally:
+        await form.close()
 
 
 async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:

@@ -92,5 +92,14 @@ def inspect(path: Path) -> Layout:
         text = first.decode("utf-8")
     except UnicodeDecodeError:
         raise BadFile("The file is not UTF-8 text (its header row could not be read)") from None
-    header = next(csv.reader(io.StringIO(text)), [])
+    if "\r" in text.rstrip("\r\n"):
+        # The header would end somewhere else than the first data row begins.
+        raise BadFile(
+            "The header row holds a carriage return not followed by a line feed"
+            " (lines must end in \\n or \\r\\n)"
+        )
+    try:
+        header = next(csv.reader(io.StringIO(text)), [])
+    except csv.Error as exc:
+        raise BadFile(f"The header row is not valid CSV ({exc})") from None
     return read_layout(header)
