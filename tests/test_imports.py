@@ -247,10 +247,18 @@ def test_a_form_that_cannot_be_read_is_a_400(
 
 def test_rows_that_are_not_utf8_are_row_errors(api: Api) -> None:
     job = run(
-        api, b"event,timestamp,user_id\nx,2024-03-15T14:20:00Z,u\xff\nx,2024-03-15T14:20:00Z,u\n"
+        api,
+        b"event,timestamp,user_id\nx,2024-03-15T14:20:00Z,u\xff\nx,2024-03-15T14:20:00Z,u\n"
+        b"e\xff,2024-03-15T14:20:00Z,u\ne\xe2\x82,2024-03-15T14:20:00Z\n",
     )
-    assert (job["accepted"], job["rejected"]) == (1, 1)
-    assert job["errors"][0] == {"row": 1, "event": "x", "reason": "Row is not valid UTF-8"}
+    assert (job["status"], job["accepted"], job["rejected"]) == ("completed", 1, 3)
+    assert job["errors"] == [
+        {"row": 1, "event": "x", "reason": "Row is not valid UTF-8"},
+        {"row": 3, "event": "e\ufffd", "reason": "Row is not valid UTF-8"},
+        {"row": 4, "event": "e\ufffd", "reason": "Row has 2 cells; the header has 3"},
+    ]
+    errors = api.client.get(f"/v1/imports/{job['import_id']}/errors.csv", headers=api.headers())
+    assert b"\ne\xff,2024-03-15T14:20:00Z,u,3," in errors.content  # the row as it was in the file
 
 
 def test_wrong_media_type_and_read_only_key(api: Api) -> None:

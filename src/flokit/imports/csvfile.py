@@ -41,10 +41,11 @@ class Layout:
     properties: list[tuple[int, str, Coerce]]
 
     def event_name(self, cells: list[str]) -> str | None:
-        """The row's ``event`` cell, to label its error."""
+        """The row's ``event`` cell, to label its error (bytes that were not UTF-8 as U+FFFD,
+        since the label is stored and served as JSON)."""
         for index, name in self.envelope:
             if name == "event" and index < len(cells):
-                return cells[index] or None
+                return _printable(cells[index]) or None
         return None
 
 
@@ -125,3 +126,10 @@ def _is_utf8(cells: list[str]) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _printable(cell: str) -> str:
+    """``cell`` with the surrogates that stand for bytes that were not UTF-8 made U+FFFD."""
+    if _is_utf8([cell]):
+        return cell
+    return cell.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
