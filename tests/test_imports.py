@@ -272,16 +272,6 @@ def test_wrong_media_type_and_read_only_key(api: Api) -> None:
     assert form.status_code == 400 and "file" in form.json()["message"]
 
 
-def test_list_and_workspace_isolation(api: Api) -> None:
-    first = run(api, csv_rows(GOOD[0]))
-    second = run(api, csv_rows(GOOD[1]))
-    listed = api.client.get("/v1/imports", headers=api.headers(api.ro)).json()["imports"]
-    assert [i["import_id"] for i in listed] == [second["import_id"], first["import_id"]]
-    _, other = api.store.create_workspace("other")
-    hidden = api.client.get(f"/v1/imports/{first['import_id']}", headers=api.headers(other.secret))
-    assert hidden.status_code == 404
-
-
 @pytest.fixture
 def small(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
     settings = Settings(

@@ -288,17 +288,33 @@ OPENAPI: dict[str, Any] = {
                 },
             },
             "get": {
-                "summary": "The workspace's imports, newest first",
+                "summary": "The workspace's imports, newest first, a page at a time",
                 "security": _SECURED,
+                "parameters": [
+                    _query(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": 100, "default": 100},
+                        "Page size",
+                    ),
+                    _query(
+                        "cursor",
+                        {"type": "string", "minLength": 1},
+                        "next_cursor of the previous page",
+                    ),
+                ],
                 "responses": {
                     "200": _json(
                         {
                             "type": "object",
-                            "properties": {"imports": {"type": "array", "items": _ref("Import")}},
+                            "required": ["imports", "next_cursor"],
+                            "properties": {
+                                "imports": {"type": "array", "items": _ref("Import")},
+                                "next_cursor": _STRING_OR_NULL,
+                            },
                         },
-                        "Imports",
+                        "One page of imports",
                     ),
-                    **_errors("401", "500"),
+                    **_errors("400", "401", "500"),
                 },
             },
         },

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -13,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from flokit.api.paging import check_params, decode_cursor, encode_cursor, page_limit
 from flokit.errors import InvalidRequest, NotFound
 from flokit.http import json_response, note
 from flokit.model import EventQuery, StoredEvent
@@ -24,6 +24,7 @@ from flokit.timestamps import format_iso, parse_iso
 MAX_LIMIT = 1000
 _PARAMS = ("event", "user_id", "anonymous_id", "since", "until", "limit", "cursor")
 _EVENT_ID = re.compile(ID_PATTERN)
+_CURSOR = re.compile(r"s([0-9]{1,18})")  # the seq of the last event shown
 _EMPTY = msgspec.Raw(b"{}")
 
 
@@ -51,7 +52,7 @@ async def list_events(request: Request) -> Response:
     page = await run_in_threadpool(svc.store.query_events, replace(query, limit=query.limit + 1))
     more = len(page) > query.limit
     page = page[: query.limit]
-    cursor = _encode_cursor(page[-1].seq) if more else None
+    cursor = encode_cursor(f"s{page[-1].seq}") if more else None
     return json_response({"events": [event_json(e) for e in page], "next_cursor": cursor})
 
 
@@ -71,29 +72,18 @@ async def get_event(request: Request) -> Response:
 
 def parse_query(params: Mapping[str, str], workspace_id: int) -> EventQuery:
     """The query string as an ``EventQuery``, or a 400 naming the parameter at fault."""
-    unknown = sorted(set(params) - set(_PARAMS))
-    if unknown:
-        raise InvalidRequest(
-            f"Unknown query parameter {unknown[0]}; allowed: {', '.join(_PARAMS)}", field=unknown[0]
-        )
+    check_params(params, _PARAMS)
+    cursor = decode_cursor(params.get("cursor"), _CURSOR)
     return EventQuery(
         workspace_id=workspace_id,
-        limit=_limit(params.get("limit")),
-        before_seq=_decode_cursor(params.get("cursor")),
+        limit=page_limit(params.get("limit"), 100, MAX_LIMIT),
+        before_seq=int(cursor[1]) if cursor else None,
         event=params.get("event") or None,
         user_id=params.get("user_id") or None,
         anonymous_id=params.get("anonymous_id") or None,
         since_us=_time(params, "since"),
         until_us=_time(params, "until"),
     )
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return 100
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise InvalidRequest(f"limit must be an integer from 1 to {MAX_LIMIT}", field="limit")
-    return int(raw)
 
 
 def _time(params: Mapping[str, str], name: str) -> int | None:
@@ -107,19 +97,3 @@ def _time(params: Mapping[str, str], name: str) -> int | None:
             field=name,
         )
     return micros
-
-
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"s{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-        if text[:1] == "s" and text[1:].isdigit():
-            return int(text[1:])
-    except ValueError:
-        pass
-    raise InvalidRequest("cursor is not a cursor this API returned", field="cursor")

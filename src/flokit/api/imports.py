@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
+from flokit.api.paging import check_params, decode_cursor, encode_cursor, page_limit
 from flokit.errors import InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from flokit.http import json_response, note
 from flokit.imports.csvfile import BadFile
@@ -23,6 +25,10 @@ from flokit.pipeline.auth import authenticate, require_write
 from flokit.services import Services, services
 from flokit.timestamps import format_iso
 
+#: Imports on one page of the list (each carries up to 100 row errors).
+LIST_LIMIT = 100
+#: The creation time and id of the last import shown.
+_CURSOR = re.compile(r"i([0-9]{1,18})\.(imp_[0-9A-Za-z]{1,64})")
 _CSV_TYPES = {"text/csv", "application/csv", "text/plain", "application/octet-stream"}
 
 
@@ -184,8 +190,21 @@ async def import_errors(request: Request) -> Response:
 
 
 async def list_imports(request: Request) -> Response:
+    """A page of the workspace's imports, newest first, with a cursor to the next page."""
     note(request, route="imports_list")
     svc = services(request)
     key = authenticate(request.headers, svc.store)
-    records = svc.store.list_imports(key.workspace_id)
-    return json_response({"imports": [import_json(r) for r in records]})
+    params = request.query_params
+    check_params(params, ("limit", "cursor"))
+    limit = page_limit(params.get("limit"), LIST_LIMIT, LIST_LIMIT)
+    cursor = decode_cursor(params.get("cursor"), _CURSOR)
+    before = (int(cursor[1]), cursor[2]) if cursor else None
+    # One more than asked tells whether a next page exists.
+    records = await run_in_threadpool(svc.store.list_imports, key.workspace_id, limit + 1, before)
+    last = records[limit - 1] if len(records) > limit else None
+    return json_response(
+        {
+            "imports": [import_json(r) for r in records[:limit]],
+            "next_cursor": encode_cursor(f"i{last.created_us}.{last.id}") if last else None,
+        }
+    )

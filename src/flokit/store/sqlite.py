@@ -229,8 +229,10 @@ class SqliteStore:
     def get_import(self, workspace_id: int, import_id: str) -> ImportRecord | None:
         return sqlite_imports.get(self._reader(), workspace_id, import_id)
 
-    def list_imports(self, workspace_id: int, limit: int = 100) -> list[ImportRecord]:
-        return sqlite_imports.recent(self._reader(), workspace_id, limit)
+    def list_imports(
+        self, workspace_id: int, limit: int, before: tuple[int, str] | None = None
+    ) -> list[ImportRecord]:
+        return sqlite_imports.recent(self._reader(), workspace_id, limit, before)
 
     def find_same_file(self, workspace_id: int, sha256: str) -> ImportRecord | None:
         return sqlite_imports.same_file(self._reader(), workspace_id, sha256)

@@ -62,10 +62,19 @@ def get(conn: sqlite3.Connection, workspace_id: int, import_id: str) -> ImportRe
     return _record(found) if found else None
 
 
-def recent(conn: sqlite3.Connection, workspace_id: int, limit: int) -> list[ImportRecord]:
+#: Later than any import's creation: the start of the first page.
+_NEVER_US = 2**63 - 1
+
+
+def recent(
+    conn: sqlite3.Connection, workspace_id: int, limit: int, before: tuple[int, str] | None
+) -> list[ImportRecord]:
+    """Newest first, from just past ``before`` (created_us, id) when given."""
+    created_us, import_id = before or (_NEVER_US, "")
     rows = conn.execute(
-        f"{_SELECT} WHERE workspace_id = ? ORDER BY created_us DESC, id DESC LIMIT ?",
-        (workspace_id, limit),
+        f"{_SELECT} WHERE workspace_id = ? AND (created_us < ? OR (created_us = ? AND id < ?))"
+        " ORDER BY created_us DESC, id DESC LIMIT ?",
+        (workspace_id, created_us, created_us, import_id, limit),
     )
     return [_record(row) for row in rows]
 
