@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from imports_helpers import wait_done
 
 from server import FLOKIT, Server, cli
@@ -68,7 +69,8 @@ def test_cli_import_with_wait(tmp_path: Path) -> None:
         assert conn.execute("SELECT count(*) FROM events").fetchone() == (valid,)
 
 
-def test_a_killed_import_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
+@pytest.mark.parametrize("phase", ["validate", "store"])
+def test_a_killed_import_resumes_without_loss_or_duplicates(tmp_path: Path, phase: str) -> None:
     db = tmp_path / "resume.db"
     key = cli(db, "workspaces", "create", "w")["api_key"]
     data = tmp_path / "big.csv"
@@ -78,10 +80,11 @@ def test_a_killed_import_resumes_without_loss_or_duplicates(tmp_path: Path) -> N
     server = Server(db, workers=2, env=env)
     try:
         import_id = _upload(server.url, auth, data)
-        job = _wait_for_store_phase(server.url, auth, import_id)
+        job = _wait_for_phase(server.url, auth, import_id, phase)
     finally:
         server.kill()
-    assert job["phase"] == "store" and 0 < job["accepted"] < valid, job
+    assert job["status"] == "running" and job["phase"] == phase, job
+    assert 0 < (job["accepted"] if phase == "store" else job["rows_processed"]) < valid, job
     restarted = Server(db, workers=2, env=env)
     try:
         final = wait_done(
@@ -109,7 +112,7 @@ def test_live_ingest_is_answered_while_an_import_is_storing(tmp_path: Path) -> N
     server = Server(db)
     try:
         import_id = _upload(server.url, auth, data)
-        _wait_for_store_phase(server.url, auth, import_id)
+        _wait_for_phase(server.url, auth, import_id, "store")
         answered_while_storing = 0
         for n in range(20):
             live = httpx.post(
@@ -153,13 +156,16 @@ def _upload(url: str, auth: dict[str, str], data: Path) -> str:
     return import_id
 
 
-def _wait_for_store_phase(url: str, auth: dict[str, str], import_id: str) -> dict[str, Any]:
-    """Poll (bounded) until the job is storing, or has ended."""
+def _wait_for_phase(url: str, auth: dict[str, str], import_id: str, phase: str) -> dict[str, Any]:
+    """Poll (bounded) until the job has made progress in ``phase``, or has ended."""
+    progress = "accepted" if phase == "store" else "rows_processed"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         job: dict[str, Any] = httpx.get(f"{url}/v1/imports/{import_id}", headers=auth).json()
-        storing = job["phase"] == "store" and job["accepted"] > 0
-        if storing or job["status"] in ("completed", "failed"):
+        if (job["phase"] == phase and job[progress] > 0) or job["status"] in (
+            "completed",
+            "failed",
+        ):
             return job
         time.sleep(0.01)
-    raise AssertionError("the import never reached its store phase")
+    raise AssertionError(f"the import never made progress in its {phase} phase")
