@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from server import Server, cli
 
@@ -69,5 +69,25 @@ def test_upload_a_file_and_see_the_outcome(browser: Browser, tmp_path: Path) -> 
         page.reload()  # the key stays in the browser only, and the list comes back
         expect(page.locator("#key-state")).to_have_text("Key saved in this browser.")
         expect(page.locator("#imports tr")).to_have_count(1)
+        drop_file(page, "dropped.csv", "event,timestamp,user_id\nx,2024-03-15T14:20:00Z,u9\n")
+        expect(page.locator("#status")).to_have_text("Chosen: dropped.csv")
+        page.click("#upload")
+        expect(page.locator("#imports tr")).to_have_count(2, timeout=20_000)
+        expect(page.locator("#imports tr").first).to_contain_text("dropped.csv")
+        expect(page.locator("#accepted")).to_have_text("1")
+        expect(page.locator("#errors-link")).to_be_hidden()
     finally:
         server.stop()
+
+
+def drop_file(page: Page, name: str, content: str) -> None:
+    """Drop a file on the page's drop zone, as a user dragging it from their desktop would."""
+    transfer = page.evaluate_handle(
+        """([name, content]) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([content], name, { type: "text/csv" }));
+            return transfer;
+        }""",
+        [name, content],
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
