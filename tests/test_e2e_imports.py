@@ -13,7 +13,7 @@ import httpx
 import pytest
 from imports_helpers import wait_done
 
-from server import FLOKIT, Server, cli
+from server import FLOKIT, Server, cli, free_port
 
 
 def write_csv(path: Path, rows: int, bad_every: int = 0) -> int:
@@ -57,6 +57,9 @@ def test_cli_import_with_wait(tmp_path: Path) -> None:
         )
     finally:
         server.stop()
+    nobody = f"http://127.0.0.1:{free_port()}"
+    unreachable = flokit_import(str(data), "--url", nobody, "--key", key)
+    assert unreachable.returncode == 1 and f"could not reach {nobody}" in unreachable.stderr
     assert done.returncode == 0, done.stderr
     assert "completed" in done.stdout and f"{valid:,}" in done.stdout and "10" in done.stdout
     errors = tmp_path / "events.csv.errors.csv"

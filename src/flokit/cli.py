@@ -243,11 +243,13 @@ def import_file(
                 out.print(f"import {job['import_id']}: {job['status']} (--wait follows it)")
                 return
             job = client.follow(job)
+            out.print(summary(job, time.monotonic() - started))
+            if job["rejected"]:
+                out.print(f"rejected rows: {client.download_errors(job, file)}")
+        except httpx.TransportError as exc:
+            raise _fail(f"could not reach {url}: {exc}") from None
         except (ImportFailed, httpx.HTTPError) as exc:
             raise _fail(str(exc)) from None
-        out.print(summary(job, time.monotonic() - started))
-        if job["rejected"]:
-            out.print(f"rejected rows: {client.download_errors(job, file)}")
     if job["status"] == "failed":
         raise _fail(f"import {job['import_id']} failed: {job['failure']}")
 
