@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flokit import __version__
+from flokit.api.events import MAX_LIMIT as EVENTS_PAGE_MAX
+from flokit.api.imports import LIST_LIMIT as IMPORTS_PAGE_MAX
 from flokit.pipeline.ids import ID_PATTERN
 
 
@@ -167,6 +169,15 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 
+def _paging(max_limit: int) -> list[dict[str, Any]]:
+    """The ``limit`` and ``cursor`` parameters of a list endpoint (api/paging.py)."""
+    limit = {"type": "integer", "minimum": 1, "maximum": max_limit, "default": 100}
+    return [
+        _query("limit", limit, "Page size"),
+        _query("cursor", {"type": "string", "minLength": 1}, "next_cursor of the previous page"),
+    ]
+
+
 def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {
         "name": name,
@@ -245,16 +256,7 @@ OPENAPI: dict[str, Any] = {
                     _query(
                         "until", {"type": "string", "format": "date-time"}, "Event timestamp before"
                     ),
-                    _query(
-                        "limit",
-                        {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
-                        "Page size",
-                    ),
-                    _query(
-                        "cursor",
-                        {"type": "string", "minLength": 1},
-                        "next_cursor of the previous page",
-                    ),
+                    *_paging(max_limit=EVENTS_PAGE_MAX),
                 ],
                 "responses": {
                     "200": _json(_ref("EventPage"), "One page"),
@@ -291,16 +293,7 @@ OPENAPI: dict[str, Any] = {
                 "summary": "The workspace's imports, newest first, a page at a time",
                 "security": _SECURED,
                 "parameters": [
-                    _query(
-                        "limit",
-                        {"type": "integer", "minimum": 1, "maximum": 100, "default": 100},
-                        "Page size",
-                    ),
-                    _query(
-                        "cursor",
-                        {"type": "string", "minLength": 1},
-                        "next_cursor of the previous page",
-                    ),
+                    *_paging(max_limit=IMPORTS_PAGE_MAX),
                 ],
                 "responses": {
                     "200": _json(
