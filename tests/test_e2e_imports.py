@@ -105,6 +105,36 @@ def test_a_killed_import_resumes_without_loss_or_duplicates(tmp_path: Path, phas
     assert ordered == sorted(ordered)
 
 
+def test_two_workspaces_importing_one_file_each_store_it_once(tmp_path: Path) -> None:
+    """Two server processes claim jobs from one database: each job runs once (no duplicates,
+    no rows twice), and one workspace's rows are never duplicates of another's."""
+    db = tmp_path / "two.db"
+    keys = [cli(db, "workspaces", "create", name)["api_key"] for name in ("a", "b")]
+    data = tmp_path / "shared.csv"
+    valid = write_csv(data, 100_000, bad_every=50)
+    server = Server(db, workers=2)
+    try:
+        auths = [{"Authorization": f"Bearer {key}"} for key in keys]
+        ids = [_upload(server.url, auth, data) for auth in auths]
+        finals = [
+            wait_done(lambda path, a=auth: httpx.get(f"{server.url}{path}", headers=a), i, 120)
+            for auth, i in zip(auths, ids, strict=True)
+        ]
+    finally:
+        server.stop()
+    for final in finals:
+        assert (final["status"], final["accepted"], final["duplicates"]) == (
+            "completed",
+            valid,
+            0,
+        ), final
+    with sqlite3.connect(db) as conn:
+        per_workspace = conn.execute(
+            "SELECT count(*), count(DISTINCT user_id) FROM events GROUP BY workspace_id"
+        ).fetchall()
+    assert per_workspace == [(valid, valid), (valid, valid)]
+
+
 def test_live_ingest_is_answered_while_an_import_is_storing(tmp_path: Path) -> None:
     """The import shares the writer with live batches; they are stored between its slices."""
     db = tmp_path / "live.db"
