@@ -15,7 +15,9 @@ MIB = 1024 * 1024
 class Settings:
     """Every tunable of the service, with the contract's defaults (contract §4, §5, §9)."""
 
-    db_path: Path = Path("flokit.db")
+    db: str = "flokit.db"  # a SQLite file, or a postgresql:// URL
+    redis_url: str | None = None  # redis://…: rate-limit buckets and in-flight markers
+    imports_dir: Path | None = None  # import files (default: beside the SQLite file)
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -45,8 +47,6 @@ class Settings:
         values: dict[str, object] = {}
         for f in fields(cls):
             raw = env.get(f"FLOKIT_{f.name.upper()}")
-            if raw is None and f.name == "db_path":
-                raw = env.get("FLOKIT_DB")
             if raw is not None:
                 values[f.name] = _parse(raw, f.type, f.name)
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -58,7 +58,33 @@ class Settings:
 
     def as_env(self) -> dict[str, str]:
         """The environment that reproduces these settings in a worker process."""
-        return {f"FLOKIT_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+        return {
+            f"FLOKIT_{f.name.upper()}": str(value)
+            for f in fields(self)
+            if (value := getattr(self, f.name)) is not None
+        }
+
+    @property
+    def postgres_url(self) -> str | None:
+        """The PostgreSQL URL ``db`` names, or None for the embedded SQLite file."""
+        return self.db if self.db.startswith(POSTGRES_SCHEMES) else None
+
+    @property
+    def sqlite_path(self) -> Path:
+        """The SQLite file ``db`` names (only meaningful when ``postgres_url`` is None)."""
+        return Path(self.db)
+
+    @property
+    def import_files(self) -> Path:
+        """Where uploaded import files and their working files live."""
+        if self.imports_dir is not None:
+            return self.imports_dir
+        if self.postgres_url is not None:
+            return Path("flokit-imports")
+        return self.sqlite_path.with_name(self.sqlite_path.name + ".imports")
+
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def _parse(raw: str, type_name: object, name: str) -> object:
@@ -68,8 +94,10 @@ def _parse(raw: str, type_name: object, name: str) -> object:
             return int(raw)
         if type_name == "bool":
             return raw.strip().lower() in {"1", "true", "yes", "on"}
-        if type_name == "Path":
+        if type_name in ("Path", "Path | None"):
             return Path(raw)
-        return raw
+        if type_name in ("str", "str | None"):
+            return raw
+        raise TypeError(f"no parser for settings of type {type_name}")
     except ValueError as exc:
         raise ValueError(f"FLOKIT_{name.upper()}={raw!r} is not a valid {type_name}") from exc

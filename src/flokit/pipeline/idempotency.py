@@ -1,18 +1,23 @@
 """Idempotency stage (contract §6): parse the key, fingerprint the request, replay or refuse.
 
 A key's response is committed in the store with the request's events; this stage finds it
-(replay, or 422 for another body) and keeps this process's in-flight keys (409).
+(replay, or 422 for another body) and marks the keys in flight (409) in the deployment's ``InFlightMarkers``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from flokit.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
 from flokit.model import IdempotencyClaim, StoredResponse
+
+if TYPE_CHECKING:
+    from flokit.store.contract import InFlightMarkers
 
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]{1,255}")
 _SF_ESCAPE = re.compile(r"\\([\"\\])")
@@ -47,30 +52,48 @@ def check_replay(stored: StoredResponse, claim: IdempotencyClaim) -> StoredRespo
     return stored
 
 
-class InFlight:
-    """Keys this process is working on now: a repeat arriving meanwhile gets 409."""
+@asynccontextmanager
+async def hold(
+    markers: InFlightMarkers, workspace_id: int, claim: IdempotencyClaim | None
+) -> AsyncIterator[None]:
+    """Mark ``claim``'s key as in flight for the request's duration: a repeat meanwhile gets
+    409 (same body) or 422 (another body). The markers are advisory; what keeps a key's
+    events from being stored twice is its response row, written with them."""
+    if claim is None:
+        yield
+        return
+    token = secrets.token_hex(8)
+    holder = await markers.mark(workspace_id, claim.key, claim.fingerprint, token)
+    if holder is not None and holder != claim.fingerprint:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key is in use with a different request body; use a new key"
+        )
+    if holder is not None:
+        raise IdempotencyKeyInUse(
+            "A request with this Idempotency-Key is still being processed; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+    try:
+        yield
+    finally:
+        await markers.unmark(workspace_id, claim.key, token)
+
+
+class LocalInFlight:
+    """In-flight markers in this process's memory: enough for one SQLite server process.
+    (Several workers on one SQLite file each keep their own; the response row still keeps a
+    key's events from being stored twice.)"""
 
     def __init__(self) -> None:
-        self._running: dict[tuple[int, str], bytes] = {}
+        self._running: dict[tuple[int, str], tuple[bytes, str]] = {}
 
-    @contextmanager
-    def hold(self, workspace_id: int, claim: IdempotencyClaim | None) -> Iterator[None]:
-        if claim is None:
-            yield
-            return
-        slot = (workspace_id, claim.key)
-        running = self._running.get(slot)
-        if running is not None and running != claim.fingerprint:
-            raise IdempotencyKeyReused(
-                "This Idempotency-Key is in use with a different request body; use a new key"
-            )
-        if running is not None:
-            raise IdempotencyKeyInUse(
-                "A request with this Idempotency-Key is still being processed; retry shortly",
-                headers={"Retry-After": "1"},
-            )
-        self._running[slot] = claim.fingerprint
-        try:
-            yield
-        finally:
+    async def mark(
+        self, workspace_id: int, key: str, fingerprint: bytes, token: str
+    ) -> bytes | None:
+        held = self._running.setdefault((workspace_id, key), (fingerprint, token))
+        return None if held[1] == token else held[0]
+
+    async def unmark(self, workspace_id: int, key: str, token: str) -> None:
+        slot = (workspace_id, key)
+        if self._running.get(slot, (b"", ""))[1] == token:
             del self._running[slot]

@@ -1,13 +1,13 @@
 """Rate-limit stage (contract §7): a token bucket per workspace, shared by every process.
 
-The arithmetic is pure (``take``); where the buckets live is a ``Limiter`` backend's business.
+The arithmetic is pure (``take``); where the buckets live is a ``Limiter`` backend's business
+(``store.contract.Limiter``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
 
 WINDOW_S = 60
 
@@ -57,22 +57,17 @@ def take(bucket: Bucket | None, limit: int, now_s: float, spend: bool) -> tuple[
     return decision, Bucket(tokens, now_s, limit)
 
 
-class Limiter(Protocol):
-    """Where buckets live: one process's memory is not enough, every worker must agree."""
-
-    def acquire(self, workspace_id: int, limit: int, now_s: float) -> Decision: ...
-    def peek(self, workspace_id: int, limit: int, now_s: float) -> Decision: ...
-    def close(self) -> None: ...
-
-
 class Unlimited:
     """The limiter when rate limits are switched off: every request admitted, a full bucket."""
 
-    def acquire(self, workspace_id: int, limit: int, now_s: float) -> Decision:
+    async def acquire(self, workspace_id: int, limit: int, now_s: float) -> Decision:
         return Decision(True, limit, limit, 0)
 
-    def peek(self, workspace_id: int, limit: int, now_s: float) -> Decision:
+    async def peek(self, workspace_id: int, limit: int, now_s: float) -> Decision:
         return Decision(True, limit, limit, 0)
+
+    async def unready_reason(self) -> str | None:
+        return None
 
     def close(self) -> None:
         pass

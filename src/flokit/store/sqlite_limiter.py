@@ -6,6 +6,7 @@ a bucket lost to a power cut only forgets a few seconds of spending.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from pathlib import Path
@@ -28,13 +29,17 @@ class SqliteLimiter:
         )
         self._lock = threading.Lock()
 
-    def acquire(self, workspace_id: int, limit: int, now_s: float) -> Decision:
-        """Spend a token if there is one (atomically across processes)."""
-        return self._decide(workspace_id, limit, now_s, spend=True)
+    async def acquire(self, workspace_id: int, limit: int, now_s: float) -> Decision:
+        """Spend a token if there is one (atomically across processes), in a thread: the
+        decision may wait for the file's lock."""
+        return await asyncio.to_thread(self._decide, workspace_id, limit, now_s, True)
 
-    def peek(self, workspace_id: int, limit: int, now_s: float) -> Decision:
+    async def peek(self, workspace_id: int, limit: int, now_s: float) -> Decision:
         """The bucket's state for the headers, spending nothing."""
-        return self._decide(workspace_id, limit, now_s, spend=False)
+        return await asyncio.to_thread(self._decide, workspace_id, limit, now_s, False)
+
+    async def unready_reason(self) -> str | None:
+        return None  # a file beside the database: it is ready when the store is
 
     def _decide(self, workspace_id: int, limit: int, now_s: float, spend: bool) -> Decision:
         with self._lock:

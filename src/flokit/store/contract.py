@@ -1,0 +1,212 @@
+"""The storage contract: one typed protocol per concern; every backend implements them all.
+
+Two kinds of caller, two kinds of method. Request handlers run on the event loop and only
+``await`` (a backend runs its blocking work in threads or on an async driver, so nothing here
+can stall the loop). The command line and the import thread have no event loop and call the
+plain methods, which may block. ``tests/contract/`` runs one suite against every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Protocol, TypeVar
+
+from flokit.model import (
+    ApiKey,
+    Appended,
+    EventQuery,
+    ImportRecord,
+    IssuedKey,
+    KeyKind,
+    Rendered,
+    StoredEvent,
+    StoredResponse,
+    ValidEvent,
+    Workspace,
+)
+from flokit.model import IdempotencyClaim as IdempotencyClaim
+from flokit.pipeline.limits import Decision
+
+T_co = TypeVar("T_co", covariant=True)
+
+#: Makes the 200 response of an append from its outcome (per event, the original's id if a
+#: duplicate); it runs inside the store's transaction so the response is kept with the events.
+Render = Callable[[list[str | None]], Rendered]
+
+#: An import slice's resume points: (timestamp, place) before it and after it.
+Resume = tuple[tuple[int, int], tuple[int, int]]
+
+
+class BackendUnreachable(RuntimeError):
+    """A backend cannot be reached when the service starts; the message is one line that says
+    which and where (the CLI prints it and exits non-zero, without a traceback)."""
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer FloKit than this one; refuse to touch it."""
+
+
+class Pending(Protocol[T_co]):
+    """A write handed to the store that the caller waits for later (an import slice)."""
+
+    def result(self, timeout: float | None = None) -> T_co: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ImportUpdate:
+    """What an import job changes in its record; ``None`` leaves a field as it is."""
+
+    status: str | None = None
+    phase: str | None = None
+    rows_total: int | None = None
+    rows_processed: int | None = None
+    accepted: int | None = None
+    rejected: int | None = None
+    duplicates: int | None = None
+    errors: list[dict[str, object]] | None = None
+    failure: str | None = None
+    finished_us: int | None = None
+    heartbeat_us: int | None = None
+
+    def changes(self) -> dict[str, object]:
+        """The fields to set, by column name."""
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+
+class EventStore(Protocol):
+    """The append-only event log, its duplicate keys and its read-back."""
+
+    async def append(
+        self,
+        workspace_id: int,
+        events: Sequence[ValidEvent],
+        ids: Sequence[str],
+        received_us: int,
+        insert_id_retention_us: int,
+        render: Render,
+        claim: IdempotencyClaim | None = None,
+    ) -> Appended:
+        """Store the new events durably with the response ``render`` makes of them (kept for
+        ``claim``'s replays, in the same transaction); if ``claim``'s key was answered
+        meanwhile, store nothing and hand that response back. Duplicates are found by the
+        store's own constraints, so concurrent appends anywhere never store one twice."""
+        ...
+
+    async def prune_expired(self, now_us: int) -> int:
+        """Forget a slice of expired insert_id keys and idempotency responses; how many."""
+        ...
+
+    async def query_events(self, query: EventQuery) -> list[StoredEvent]: ...
+    async def get_event(self, workspace_id: int, event_id: str) -> StoredEvent | None: ...
+
+
+class IdempotencyStore(Protocol):
+    """Idempotency-Key responses kept for replays (written by ``EventStore.append``)."""
+
+    async def find_response(
+        self, workspace_id: int, key: str, now_us: int
+    ) -> StoredResponse | None: ...
+
+
+class KeyStore(Protocol):
+    """Workspaces and their API keys. ``find_key`` serves requests; the rest, the CLI."""
+
+    async def find_key(self, key_hash: str) -> ApiKey | None:
+        """The live key with this hash, read fresh: a revocation anywhere counts at once."""
+        ...
+
+    def create_workspace(self, name: str) -> tuple[Workspace, IssuedKey]: ...
+    def find_workspace(self, public_id: str) -> Workspace | None: ...
+    def count_workspaces(self) -> int: ...
+    def set_workspace_limit(
+        self, workspace: Workspace, requests_per_minute: int | None
+    ) -> None: ...
+    def create_key(self, workspace: Workspace, kind: KeyKind) -> IssuedKey: ...
+    def list_keys(self, workspace: Workspace) -> list[ApiKey]: ...
+    def revoke_key(self, key_id: str) -> ApiKey | None: ...
+    def rotate_key(self, key_id: str) -> IssuedKey | None: ...
+
+
+class ImportStore(Protocol):
+    """CSV import jobs. The async methods serve requests; the plain ones, the import thread."""
+
+    async def create_import(self, record: ImportRecord) -> None: ...
+    async def get_import(self, workspace_id: int, import_id: str) -> ImportRecord | None: ...
+    async def list_imports(
+        self, workspace_id: int, limit: int, before: tuple[int, str] | None = None
+    ) -> list[ImportRecord]:
+        """Newest first; ``before`` is the (created_us, id) of the last import already shown."""
+        ...
+
+    async def find_same_file(self, workspace_id: int, sha256: str) -> ImportRecord | None: ...
+
+    def has_claimable_import(self, stale_before_us: int) -> bool: ...
+    def claim_import(self, now_us: int, stale_before_us: int) -> ImportRecord | None:
+        """Take the oldest queued job, or a running one silent since ``stale_before_us``;
+        never the same one as another process at the same moment."""
+        ...
+
+    def load_import(self, import_id: str) -> ImportRecord | None: ...
+    def update_import(self, import_id: str, update: ImportUpdate) -> None:
+        """Durable, and makes every slice submitted before it durable too."""
+        ...
+
+    def find_duplicate_keys(self, workspace_id: int, keys: list[str]) -> dict[str, str]:
+        """Which duplicate keys the workspace holds, each with its event's id (dry runs)."""
+        ...
+
+    def submit_import_slice(
+        self,
+        record: ImportRecord,
+        events: Sequence[ValidEvent],
+        ids: Sequence[str],
+        received_us: int,
+        insert_id_retention_us: int,
+        resume: Resume,
+    ) -> Pending[tuple[int, int]]:
+        """Queue a slice with its resume point and return at once; the result is (new events,
+        duplicates). A slice whose predecessor did not commit is refused, so no gap forms. It
+        may commit without an fsync of its own (a power cut undoes slice and resume point
+        together); ``update_import`` makes it durable."""
+        ...
+
+
+class Store(EventStore, IdempotencyStore, KeyStore, ImportStore, Protocol):
+    """A whole backend: every concern, and its lifecycle."""
+
+    backend: str  # its name, as /readyz and the logs say it ("sqlite", "postgresql")
+
+    async def unready_reason(self) -> str | None:
+        """Why the store cannot serve now (None: it answers and takes writes)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class InFlightMarkers(Protocol):
+    """Idempotency keys being worked on now, so a repeat meanwhile gets 409 (contract §6)."""
+
+    async def mark(self, workspace_id: int, key: str, fingerprint: bytes, token: str) -> bytes | None:
+        """Mark the key as this request's; None if marked, else the holder's fingerprint."""
+        ...
+
+    async def unmark(self, workspace_id: int, key: str, token: str) -> None:
+        """Remove this request's mark (only its own: ``token``)."""
+        ...
+
+
+class Limiter(Protocol):
+    """Where rate-limit buckets live: every process and node of a deployment must agree, so
+    each decision is one atomic step in the shared backend (``pipeline.limits.take``'s rule)."""
+
+    async def acquire(self, workspace_id: int, limit: int, now_s: float) -> Decision:
+        """Spend a token if there is one."""
+        ...
+
+    async def peek(self, workspace_id: int, limit: int, now_s: float) -> Decision:
+        """The bucket's state for the headers, spending nothing."""
+        ...
+
+    async def unready_reason(self) -> str | None: ...
+    def close(self) -> None: ...
