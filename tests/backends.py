@@ -24,7 +24,9 @@ BACKENDS = ["sqlite", "postgresql"]
 
 def unavailable(service: str, reason: object) -> None:
     """Skip (or, under CI, fail) a test that needs a service this machine does not offer."""
-    message = f"{service} not reachable ({reason}); set FLOKIT_TEST_{service.upper()} to point at one"
+    message = (
+        f"{service} not reachable ({reason}); set FLOKIT_TEST_{service.upper()} to point at one"
+    )
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true: {message}", pytrace=False)
     pytest.skip(message)

@@ -57,7 +57,7 @@ class Api:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(db_path=tmp_path / "flokit.db", log_requests=False)
+    return Settings(db=str(tmp_path / "flokit.db"), log_requests=False)
 
 
 @pytest.fixture

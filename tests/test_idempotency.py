@@ -105,7 +105,7 @@ def test_key_is_scoped_to_its_workspace(api: Api) -> None:
 def test_key_expires_after_its_retention(tmp_path: Path) -> None:
     now = [1_800_000_000.0]
     settings = Settings(
-        db_path=tmp_path / "f.db", log_requests=False, idempotency_retention_hours=24
+        db=str(tmp_path / "f.db"), log_requests=False, idempotency_retention_hours=24
     )
     store = open_store(settings)
     _, issued = store.create_workspace("w")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from dataclasses import replace
 from typing import Any
 
@@ -57,11 +59,12 @@ def test_imports_created_in_the_same_microsecond_page_by_id(api: Api) -> None:
     real = dry_run(api, 0)
     workspace = api.store.find_workspace(api.workspace_id)
     assert workspace is not None
-    template = api.store.get_import(workspace.id, real)
+    template = asyncio.run(api.store.get_import(workspace.id, real))
     assert template is not None
     ids = [f"imp_tie{n}" for n in range(5)]
     for import_id in ids:  # older than the real one, all in one microsecond
-        api.store.create_import(replace(template, id=import_id, created_us=1_700_000_000_000_000))
+        tied = replace(template, id=import_id, created_us=1_700_000_000_000_000)
+        asyncio.run(api.store.create_import(tied))
     assert [i for page in pages(api, 2) for i in page] == [real, *ids[::-1]]
 
 

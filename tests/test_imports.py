@@ -275,7 +275,7 @@ def test_wrong_media_type_and_read_only_key(api: Api) -> None:
 @pytest.fixture
 def small(tmp_path: Path) -> Iterator[tuple[TestClient, str]]:
     settings = Settings(
-        db_path=tmp_path / "s.db",
+        db=str(tmp_path / "s.db"),
         log_requests=False,
         import_max_bytes=1000,
         default_requests_per_minute=2,
@@ -331,7 +331,7 @@ def test_parallel_validation_gives_the_same_outcome(tmp_path: Path) -> None:
     outcomes = []
     for threshold in (10**9, 1):
         settings = Settings(
-            db_path=tmp_path / f"p{threshold}.db",
+            db=str(tmp_path / f"p{threshold}.db"),
             log_requests=False,
             import_parallel_min_bytes=threshold,
         )

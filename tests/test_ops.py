@@ -18,7 +18,7 @@ from conftest import Api, event
 
 def test_healthz_and_readyz(api: Api) -> None:
     assert api.client.get("/healthz").json() == {"status": "ok"}
-    assert api.client.get("/readyz").json() == {"status": "ready"}
+    assert api.client.get("/readyz").json() == {"status": "ready", "backend": api.store.backend}
 
 
 def test_readyz_fails_and_writes_answer_503_once_the_store_is_closed(api: Api) -> None:
@@ -68,7 +68,7 @@ def test_openapi_describes_every_v1_route(api: Api) -> None:
 def test_one_structured_log_line_per_request(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = Settings(db_path=tmp_path / "f.db")
+    settings = Settings(db=str(tmp_path / "f.db"))
     store = open_store(settings)
     _, issued = store.create_workspace("w")
     try:
@@ -101,7 +101,7 @@ def test_one_structured_log_line_per_request(
 def test_unexpected_fault_is_a_json_500_with_the_request_id(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = Settings(db_path=tmp_path / "f.db", log_requests=False)
+    settings = Settings(db=str(tmp_path / "f.db"), log_requests=False)
     store = open_store(settings)
     _, issued = store.create_workspace("w")
 

@@ -90,7 +90,7 @@ class Limited:
 @pytest.fixture
 def limited(tmp_path: Path) -> Iterator[Limited]:
     settings = Settings(
-        db_path=tmp_path / "l.db", log_requests=False, default_requests_per_minute=3
+        db=str(tmp_path / "l.db"), log_requests=False, default_requests_per_minute=3
     )
     store = open_store(settings)
     created = {name: store.create_workspace(name) for name in ("a", "b")}
@@ -192,7 +192,7 @@ def test_a_workspace_limit_applies_on_the_next_request(limited: Limited) -> None
 
 def test_rate_limits_can_be_switched_off(tmp_path: Path) -> None:
     settings = Settings(
-        db_path=tmp_path / "u.db",
+        db=str(tmp_path / "u.db"),
         log_requests=False,
         default_requests_per_minute=1,
         rate_limits=False,

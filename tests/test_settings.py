@@ -17,7 +17,7 @@ def test_defaults_follow_the_contract() -> None:
         32 * 1024,
         8,
     )
-    assert (s.host, s.port, s.db_path) == ("127.0.0.1", 8080, Path("flokit.db"))
+    assert (s.host, s.port, s.sqlite_path) == ("127.0.0.1", 8080, Path("flokit.db"))
 
 
 def test_environment_sets_defaults_and_options_override() -> None:
@@ -28,7 +28,7 @@ def test_environment_sets_defaults_and_options_override() -> None:
         "FLOKIT_LOG_REQUESTS": "false",
     }
     s = Settings.from_env(env)
-    assert (s.db_path, s.host, s.port, s.log_requests) == (
+    assert (s.sqlite_path, s.host, s.port, s.log_requests) == (
         Path("/tmp/x.db"),
         "0.0.0.0",
         9000,

@@ -111,11 +111,11 @@ def test_expired_insert_ids_are_pruned(tmp_path: Path) -> None:
 
 
 def test_locked_database_answers_503_and_stores_nothing(tmp_path: Path) -> None:
-    settings = Settings(db_path=tmp_path / "s.db", busy_timeout_ms=100, log_requests=False)
-    store = SqliteStore(settings.db_path, busy_timeout_ms=settings.busy_timeout_ms)
+    settings = Settings(db=str(tmp_path / "s.db"), busy_timeout_ms=100, log_requests=False)
+    store = SqliteStore(settings.sqlite_path, busy_timeout_ms=settings.busy_timeout_ms)
     _, issued = store.create_workspace("w")
     headers = {"Authorization": f"Bearer {issued.secret}", "Content-Type": "application/json"}
-    blocker = sqlite3.connect(settings.db_path, isolation_level=None)
+    blocker = sqlite3.connect(settings.sqlite_path, isolation_level=None)
     try:
         with TestClient(build_app(settings, store=store)) as client:
             blocker.execute("BEGIN IMMEDIATE")  # another process holding the write lock
@@ -128,7 +128,7 @@ def test_locked_database_answers_503_and_stores_nothing(tmp_path: Path) -> None:
     assert refused.status_code == 503
     assert refused.json()["error"] == "unavailable" and refused.headers["Retry-After"] == "1"
     assert recovered.status_code == 200
-    assert count(settings.db_path) == 1
+    assert count(settings.sqlite_path) == 1
 
 
 def test_closed_store_refuses_writes(tmp_path: Path) -> None:
@@ -168,18 +168,18 @@ def test_import_slices_queued_ahead_commit_in_order_and_a_gap_is_refused(tmp_pat
         "imp_t", workspace.id, "running", False, "sha", 1, None, None, None, 0, 0, 0, 0, [],
         None, "store", START, 0, 1, 1, None, 1,
     )  # fmt: skip
-    store.create_import(record)
-    first = store.submit_import_batch(
+    asyncio.run(store.create_import(record))
+    first = store.submit_import_slice(
         record, [valid(1), valid(2)], ["evt_1", "evt_2"], 5, 10**12, ((START, 0), (10, 2))
     )
-    second = store.submit_import_batch(
+    second = store.submit_import_slice(
         record, [valid(3)], ["evt_3"], 5, 10**12, ((10, 2), (11, 3))
     )  # queued before the first has committed
     assert (first.result(), second.result()) == ((2, 0), (1, 0))
-    gap = store.submit_import_batch(record, [valid(4)], ["evt_4"], 5, 10**12, ((99, 9), (12, 4)))
+    gap = store.submit_import_slice(record, [valid(4)], ["evt_4"], 5, 10**12, ((99, 9), (12, 4)))
     with pytest.raises(ImportGap):
         gap.result()
-    after = store.get_import(workspace.id, "imp_t")
+    after = store.load_import("imp_t")
     store.close()
     assert after is not None and (after.stored_ts, after.stored_row, after.accepted) == (11, 3, 3)
     assert count(store.path) == 3  # the refused slice left nothing behind

@@ -22,14 +22,13 @@ from flokit.imports.job import ImportJob, ImportPaths
 from flokit.imports.runner import ImportRunner
 from flokit.metrics import Metrics
 from flokit.model import ImportRecord
-from flokit.pipeline.idempotency import InFlight
 from flokit.pipeline.ids import IdGenerator
 from flokit.pipeline.ingest import Ingestor
-from flokit.pipeline.limits import Limiter
 from flokit.pipeline.validate import Validator
 from flokit.services import Clock, Services
 from flokit.settings import Settings
-from flokit.store import Store, open_limiter, open_store
+from flokit.store import open_in_flight, open_limiter, open_store
+from flokit.store.contract import InFlightMarkers, Limiter, Store
 
 log = logging.getLogger("flokit")
 PRUNE_INTERVAL_S = 600.0
@@ -41,15 +40,18 @@ def build_app(
     *,
     store: Store | None = None,
     limiter: Limiter | None = None,
+    in_flight: InFlightMarkers | None = None,
     clock: Clock | None = None,
 ) -> Starlette:
-    """The ASGI app. A store or limiter passed in stays the caller's to close; otherwise the
-    app opens them from the settings and closes them at shutdown."""
+    """The ASGI app. A store, limiter or markers passed in stay the caller's to close;
+    otherwise the app opens them from the settings and closes them at shutdown."""
     owned_store, owned_limiter = store is None, limiter is None
+    store = store or open_store(settings)
     svc = _services(
         settings,
-        store or open_store(settings),
-        limiter or open_limiter(settings),
+        store,
+        limiter or open_limiter(settings, store),
+        in_flight or open_in_flight(settings, store),
         clock or time.time,
     )
 
@@ -96,10 +98,16 @@ def create_app() -> Starlette:
     return app
 
 
-def _services(settings: Settings, store: Store, limiter: Limiter, clock: Clock) -> Services:
+def _services(
+    settings: Settings,
+    store: Store,
+    limiter: Limiter,
+    in_flight: InFlightMarkers,
+    clock: Clock,
+) -> Services:
     retention_us = settings.insert_id_retention_days * DAY_US
     ingestor = Ingestor(store, Validator(settings), IdGenerator(), retention_us)
-    paths = ImportPaths(settings.db_path.with_name(settings.db_path.name + ".imports"))
+    paths = ImportPaths(settings.import_files)
     paths.root.mkdir(parents=True, exist_ok=True)
 
     def run_job(record: ImportRecord) -> None:
@@ -107,7 +115,7 @@ def _services(settings: Settings, store: Store, limiter: Limiter, clock: Clock) 
         job.run()
 
     runner = ImportRunner(store, run_job, clock, stale_s=settings.import_stale_seconds)
-    return Services(settings, store, ingestor, Metrics(), clock, limiter, InFlight(), runner, paths)
+    return Services(settings, store, ingestor, Metrics(), clock, limiter, in_flight, runner, paths)
 
 
 def _routes() -> list[Route]:

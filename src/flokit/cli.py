@@ -20,6 +20,7 @@ from flokit.imports.client import ImportClient, ImportFailed, summary
 from flokit.model import ApiKey, IssuedKey, KeyKind, Workspace
 from flokit.settings import Settings
 from flokit.store import Store, open_store
+from flokit.store.contract import BackendUnreachable, SchemaTooNew
 from flokit.timestamps import format_iso
 
 app = typer.Typer(
@@ -29,12 +30,23 @@ workspaces_app = typer.Typer(help="Create workspaces, set their limits.", no_arg
 keys_app = typer.Typer(help="Create, list, revoke and rotate API keys.", no_args_is_help=True)
 app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(keys_app, name="keys")
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[
-    Path | None,
-    typer.Option("--db", help="SQLite database file [env FLOKIT_DB; default ./flokit.db]"),
+    str | None,
+    typer.Option(
+        "--db",
+        help="SQLite database file or postgresql:// URL [env FLOKIT_DB; default ./flokit.db]",
+    ),
+]
+RedisOption = Annotated[
+    str | None,
+    typer.Option(
+        "--redis", help="redis:// URL for rate limits and in-flight keys [env FLOKIT_REDIS_URL]"
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -44,8 +56,13 @@ def main() -> None:
 
 
 @contextmanager
-def _store(db: Path | None) -> Iterator[Store]:
-    store = open_store(Settings.from_env(db_path=db))
+def _store(db: str | None, *, migrate: bool = True) -> Iterator[Store]:
+    """The store the settings name; a backend that cannot be reached or a schema too new is
+    one error line and exit status 1, never a traceback."""
+    try:
+        store = open_store(Settings.from_env(db=db), migrate=migrate)
+    except (BackendUnreachable, SchemaTooNew) as exc:
+        raise _fail(str(exc)) from None
     try:
         yield store
     finally:
@@ -72,16 +89,18 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port [env FLOKIT_PORT; 8080]")] = None,
     db: DbOption = None,
+    redis: RedisOption = None,
     workers: Annotated[
         int | None, typer.Option(help="Server processes [env FLOKIT_WORKERS; 1]")
     ] = None,
 ) -> None:
     """Serve the Events API. On an empty database, first creates a `default` workspace and
-    prints its read-write key (shown once)."""
-    settings = Settings.from_env(host=host, port=port, db_path=db, workers=workers)
-    with _store(settings.db_path) as store:
+    prints its read-write key (shown once). PostgreSQL migrations are applied first."""
+    settings = Settings.from_env(host=host, port=port, db=db, redis_url=redis, workers=workers)
+    with _store(settings.db) as store:
         if store.count_workspaces() == 0:
             _bootstrap(store)
+    _check_redis(settings)
     os.environ.update(settings.as_env())  # worker processes rebuild the same settings
     uvicorn.run(
         "flokit.app:create_app",
@@ -92,6 +111,25 @@ def serve(
         access_log=False,
         log_config=_LOG_CONFIG,
     )
+
+
+def _check_redis(settings: Settings) -> None:
+    """Redis, if named, must answer before any worker starts."""
+    if settings.redis_url is None:
+        return
+    from flokit.store.redis import connect_redis
+
+    try:
+        connect_redis(settings.redis_url)
+    except BackendUnreachable as exc:
+        raise _fail(str(exc)) from None
+
+
+@db_app.command("migrate")
+def db_migrate(db: DbOption = None) -> None:
+    """Apply pending schema migrations (serve applies them too; ten nodes at once are safe)."""
+    with _store(db) as store:
+        out.print(f"{store.backend}: schema up to date")
 
 
 def _bootstrap(store: Store) -> None:

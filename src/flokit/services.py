@@ -10,11 +10,9 @@ from starlette.requests import Request
 from flokit.imports.job import ImportPaths
 from flokit.imports.runner import ImportRunner
 from flokit.metrics import Metrics
-from flokit.pipeline.idempotency import InFlight
 from flokit.pipeline.ingest import Ingestor
-from flokit.pipeline.limits import Limiter
 from flokit.settings import Settings
-from flokit.store import Store
+from flokit.store.contract import InFlightMarkers, Limiter, Store
 
 Clock = Callable[[], float]
 
@@ -27,7 +25,7 @@ class Services:
     metrics: Metrics
     clock: Clock
     limiter: Limiter
-    in_flight: InFlight
+    in_flight: InFlightMarkers
     imports: ImportRunner
     import_paths: ImportPaths
 

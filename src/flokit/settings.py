@@ -17,6 +17,7 @@ class Settings:
 
     db: str = "flokit.db"  # a SQLite file, or a postgresql:// URL
     redis_url: str | None = None  # redis://…: rate-limit buckets and in-flight markers
+    redis_prefix: str = "flokit:"  # every key FloKit writes in Redis starts with it
     imports_dir: Path | None = None  # import files (default: beside the SQLite file)
     host: str = "127.0.0.1"
     port: int = 8080

@@ -8,7 +8,6 @@ from dataclasses import replace
 from typing import Any
 
 import msgspec
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -46,10 +45,10 @@ async def list_events(request: Request) -> Response:
     """A page of the workspace's events, most recently received first, with a stable cursor."""
     note(request, route="events_list")
     svc = services(request)
-    key = authenticate(request.headers, svc.store)
+    key = await authenticate(request.headers, svc.store)
     query = parse_query(request.query_params, key.workspace_id)
     # One row more than asked tells whether a next page exists.
-    page = await run_in_threadpool(svc.store.query_events, replace(query, limit=query.limit + 1))
+    page = await svc.store.query_events(replace(query, limit=query.limit + 1))
     more = len(page) > query.limit
     page = page[: query.limit]
     cursor = encode_cursor(f"s{page[-1].seq}") if more else None
@@ -60,11 +59,11 @@ async def get_event(request: Request) -> Response:
     """One event of the caller's workspace, or 404."""
     note(request, route="events_get")
     svc = services(request)
-    key = authenticate(request.headers, svc.store)
+    key = await authenticate(request.headers, svc.store)
     event_id = request.path_params["event_id"]
     found = None
     if _EVENT_ID.fullmatch(event_id):
-        found = await run_in_threadpool(svc.store.get_event, key.workspace_id, event_id)
+        found = await svc.store.get_event(key.workspace_id, event_id)
     if found is None:
         raise NotFound(f"No event {event_id} in this workspace")
     return json_response(event_json(found))

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -64,7 +63,7 @@ async def create_import(request: Request) -> Response:
     """Stream the CSV to disk, check its header, and queue the job: 202 with its Location."""
     note(request, route="imports_create")
     svc = services(request)
-    key = authenticate(request.headers, svc.store)
+    key = await authenticate(request.headers, svc.store)
     require_write(key)
     dry_run = request.query_params.get("dry_run", "false").lower() in ("true", "1", "yes")
     import_id = new_public_id("imp_")
@@ -74,9 +73,9 @@ async def create_import(request: Request) -> Response:
     except BadFile as exc:
         received.path.unlink(missing_ok=True)
         raise InvalidRequest(str(exc), field="file") from None
-    same = None if dry_run else svc.store.find_same_file(key.workspace_id, received.sha256)
+    same = None if dry_run else await svc.store.find_same_file(key.workspace_id, received.sha256)
     record = _new_record(key, import_id, received, file_name, dry_run, same, svc.now_us())
-    await run_in_threadpool(svc.store.create_import, record)
+    await svc.store.create_import(record)
     body = import_json(record)
     if same is not None:
         received.path.unlink(missing_ok=True)
@@ -163,11 +162,11 @@ async def _chunks(upload: UploadFile) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def _own_import(request: Request) -> tuple[Services, ImportRecord]:
+async def _own_import(request: Request) -> tuple[Services, ImportRecord]:
     svc = services(request)
-    key = authenticate(request.headers, svc.store)
+    key = await authenticate(request.headers, svc.store)
     import_id = request.path_params["import_id"]
-    record = svc.store.get_import(key.workspace_id, import_id)
+    record = await svc.store.get_import(key.workspace_id, import_id)
     if record is None:
         raise NotFound(f"No import {import_id} in this workspace")
     return svc, record
@@ -175,14 +174,14 @@ def _own_import(request: Request) -> tuple[Services, ImportRecord]:
 
 async def get_import(request: Request) -> Response:
     note(request, route="imports_get")
-    _, record = _own_import(request)
+    _, record = await _own_import(request)
     return json_response(import_json(record))
 
 
 async def import_errors(request: Request) -> Response:
     """Every rejected row as it was in the file, plus its row number and reason."""
     note(request, route="imports_errors")
-    svc, record = _own_import(request)
+    svc, record = await _own_import(request)
     path = svc.import_paths.errors(record.id)
     if record.phase == "validate" or not path.exists():
         raise NotFound(f"Import {record.id} has no errors file (yet)")
@@ -193,14 +192,14 @@ async def list_imports(request: Request) -> Response:
     """A page of the workspace's imports, newest first, with a cursor to the next page."""
     note(request, route="imports_list")
     svc = services(request)
-    key = authenticate(request.headers, svc.store)
+    key = await authenticate(request.headers, svc.store)
     params = request.query_params
     check_params(params, ("limit", "cursor"))
     limit = page_limit(params.get("limit"), LIST_LIMIT, LIST_LIMIT)
     cursor = decode_cursor(params.get("cursor"), _CURSOR)
     before = (int(cursor[1]), cursor[2]) if cursor else None
     # One more than asked tells whether a next page exists.
-    records = await run_in_threadpool(svc.store.list_imports, key.workspace_id, limit + 1, before)
+    records = await svc.store.list_imports(key.workspace_id, limit + 1, before)
     last = records[limit - 1] if len(records) > limit else None
     return json_response(
         {

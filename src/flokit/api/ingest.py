@@ -24,7 +24,7 @@ from flokit.model import (
 )
 from flokit.pipeline.auth import authenticate, require_write
 from flokit.pipeline.decode import decode_batch, decode_object
-from flokit.pipeline.idempotency import check_replay, fingerprint, parse_key
+from flokit.pipeline.idempotency import check_replay, fingerprint, hold, parse_key
 from flokit.pipeline.ingest import Outcome
 from flokit.pipeline.limits import Decision
 from flokit.pipeline.receive import check_media_type, read_body
@@ -54,8 +54,8 @@ class _Quota:
         self.limit = key.requests_per_minute or svc.settings.default_requests_per_minute
         self.decision: Decision | None = None
 
-    def spend(self) -> None:
-        self.decision = self.svc.limiter.acquire(
+    async def spend(self) -> None:
+        self.decision = await self.svc.limiter.acquire(
             self.key.workspace_id, self.limit, self.svc.clock()
         )
         if not self.decision.allowed:
@@ -64,12 +64,20 @@ class _Quota:
                 f"retry in {self.decision.wait_s} s"
             )
 
-    def headers(self) -> dict[str, str]:
+    async def headers(self) -> dict[str, str]:
         """The RateLimit headers: of the decision if one was made, else of a free peek."""
-        decision = self.decision or self.svc.limiter.peek(
+        decision = self.decision or await self.svc.limiter.peek(
             self.key.workspace_id, self.limit, self.svc.clock()
         )
         return decision.headers()
+
+
+async def _limit_headers(quota: _Quota) -> dict[str, str]:
+    """The RateLimit headers of an error answer; none when the limiter itself is down."""
+    try:
+        return await quota.headers()
+    except FloKitError:
+        return {}
 
 
 Handler = Callable[[Request, Services, ApiKey, _Quota], Awaitable[Response]]
@@ -78,16 +86,16 @@ Handler = Callable[[Request, Services, ApiKey, _Quota], Awaitable[Response]]
 async def _guarded(request: Request, handler: Handler) -> Response:
     """Authenticate, then run ``handler``; every answer after that carries RateLimit headers."""
     svc = services(request)
-    key = authenticate(request.headers, svc.store)
+    key = await authenticate(request.headers, svc.store)
     require_write(key)
     note(request, workspace=key.workspace_public_id)
     quota = _Quota(svc, key)
     try:
         response = await handler(request, svc, key, quota)
     except FloKitError as exc:
-        exc.headers = {**quota.headers(), **exc.headers}
+        exc.headers = {**(await _limit_headers(quota)), **exc.headers}
         raise
-    response.headers.update(quota.headers())
+    response.headers.update(await quota.headers())
     return response
 
 
@@ -105,7 +113,7 @@ async def _read(
     claim = IdempotencyClaim(
         idempotency_key, fingerprint(request.url.path, body), received_us + retention_us
     )
-    kept = svc.store.find_response(key.workspace_id, idempotency_key, received_us)
+    kept = await svc.store.find_response(key.workspace_id, idempotency_key, received_us)
     return body, claim, kept and check_replay(kept, claim), received_us
 
 
@@ -113,9 +121,9 @@ async def _batch(request: Request, svc: Services, key: ApiKey, quota: _Quota) ->
     body, claim, kept, received_us = await _read(request, svc, key)
     if kept is not None:
         return _replayed(kept)
-    with svc.in_flight.hold(key.workspace_id, claim):
+    async with hold(svc.in_flight, key.workspace_id, claim):
         raws = decode_batch(body, svc.settings.max_batch_events)
-        quota.spend()
+        await quota.spend()
         valid, rejections = svc.ingestor.validate(raws, received_us)
         return await _commit(request, svc, key, valid, rejections, received_us, claim, _batch_body)
 
@@ -124,13 +132,13 @@ async def _single(request: Request, svc: Services, key: ApiKey, quota: _Quota) -
     body, claim, kept, received_us = await _read(request, svc, key)
     if kept is not None:
         return _replayed(kept)
-    with svc.in_flight.hold(key.workspace_id, claim):
+    async with hold(svc.in_flight, key.workspace_id, claim):
         decode_object(body)  # malformed JSON and non-objects get their request-level errors
         valid, rejections = svc.ingestor.validate([body], received_us)
         if rejections:  # answered before spending quota, and never kept for replays
             svc.metrics.count_events(0, 0, rejections)
             raise EventValidationError(rejections[0].reason, field=rejections[0].field)
-        quota.spend()
+        await quota.spend()
         return await _commit(request, svc, key, valid, [], received_us, claim, _single_body)
 
 

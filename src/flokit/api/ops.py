@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -23,11 +22,16 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Readiness: the store answers and can take writes."""
+    """Readiness: the store answers and can take writes, and the limiter answers; if not,
+    503 naming what is down."""
     note(request, route="readyz")
-    if not await run_in_threadpool(services(request).store.is_ready):
-        raise Unavailable("The event store is not ready")
-    return json_response({"status": "ready"})
+    svc = services(request)
+    reasons = [
+        r for r in (await svc.store.unready_reason(), await svc.limiter.unready_reason()) if r
+    ]
+    if reasons:
+        raise Unavailable("Not ready: " + "; ".join(reasons))
+    return json_response({"status": "ready", "backend": svc.store.backend})
 
 
 async def metrics(request: Request) -> Response:

@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import (
     ALL_COMPLETED,
     Executor,
-    Future,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
     wait,
@@ -45,7 +44,7 @@ from flokit.model import ImportRecord, ValidEvent
 from flokit.pipeline.duplicates import duplicate_keys, originals
 from flokit.pipeline.ids import IdGenerator
 from flokit.settings import Settings
-from flokit.store import Store
+from flokit.store.contract import ImportStore, ImportUpdate, Pending
 
 log = logging.getLogger("flokit.imports")
 #: Rows per store-phase commit. Slices are queued ahead (``IN_FLIGHT``), so the writer never
@@ -88,7 +87,7 @@ class ImportJob:
     def __init__(
         self,
         record: ImportRecord,
-        store: Store,
+        store: ImportStore,
         settings: Settings,
         ids: IdGenerator,
         paths: ImportPaths,
@@ -119,7 +118,8 @@ class ImportJob:
             )
 
     def _update(self, **changes: Any) -> None:
-        self.store.update_import(self.record.id, heartbeat_us=self.now_us(), **changes)
+        update = ImportUpdate(heartbeat_us=self.now_us(), **changes)
+        self.store.update_import(self.record.id, update)
 
     def _clean_up(self) -> None:
         self.paths.upload(self.record.id).unlink(missing_ok=True)
@@ -198,13 +198,13 @@ class ImportJob:
         Up to ``IN_FLIGHT`` slices wait at the store's writer while the next one is read, so
         the writer never waits for this thread; each slice moves the resume point on from
         where the previous one left it, so slices commit in order or not at all."""
-        record = self.store.get_import(self.record.workspace_id, self.record.id) or self.record
-        queued: collections.deque[Future[tuple[int, int]]] = collections.deque()
+        record = self.store.load_import(self.record.id) or self.record
+        queued: collections.deque[Pending[tuple[int, int]]] = collections.deque()
         for events, resume in self._slices(record):
             now_us = self.now_us()
             ids = self.ids.batch(len(events), now_us // 1000)
             queued.append(
-                self.store.submit_import_batch(
+                self.store.submit_import_slice(
                     record, events, ids, now_us, self.retention_us, resume
                 )
             )

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 
 from flokit.model import ImportRecord
-from flokit.store import Store
+from flokit.store.contract import ImportStore
 
 log = logging.getLogger("flokit.imports")
 
@@ -21,7 +21,7 @@ class ImportRunner:
 
     def __init__(
         self,
-        store: Store,
+        store: ImportStore,
         run_job: Callable[[ImportRecord], None],
         clock: Callable[[], float],
         *,

@@ -11,16 +11,16 @@ from collections.abc import Mapping
 from flokit.errors import Forbidden, Unauthorized
 from flokit.keys import hash_secret
 from flokit.model import ApiKey, KeyKind
-from flokit.store import Store
+from flokit.store.contract import KeyStore
 
 
-def authenticate(headers: Mapping[str, str], store: Store) -> ApiKey:
+async def authenticate(headers: Mapping[str, str], store: KeyStore) -> ApiKey:
     """The caller's key, or the documented 401."""
     scheme, _, token = headers.get("authorization", "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > 200:
         raise Unauthorized()
-    key = store.find_key(hash_secret(token))
+    key = await store.find_key(hash_secret(token))
     if key is None:
         raise Unauthorized()
     return key

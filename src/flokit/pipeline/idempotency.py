@@ -1,7 +1,8 @@
 """Idempotency stage (contract §6): parse the key, fingerprint the request, replay or refuse.
 
 A key's response is committed in the store with the request's events; this stage finds it
-(replay, or 422 for another body) and marks the keys in flight (409) in the deployment's ``InFlightMarkers``.
+(replay, or 422 for another body) and marks the keys in flight (409) in the deployment's
+``InFlightMarkers``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import msgspec
 from flokit.model import IdempotencyClaim, Rejection, Rendered, StoredResponse, ValidEvent
 from flokit.pipeline.ids import IdGenerator
 from flokit.pipeline.validate import Validator
-from flokit.store import Store
+from flokit.store.contract import EventStore
 
 
 @dataclass(slots=True)
@@ -29,7 +29,7 @@ Respond = Callable[[Outcome], Rendered]
 class Ingestor:
     """The ingest stages after the request was read, bound to one store and its settings."""
 
-    store: Store
+    store: EventStore
     validator: Validator
     ids: IdGenerator
     insert_id_retention_us: int

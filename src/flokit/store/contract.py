@@ -187,7 +187,9 @@ class Store(EventStore, IdempotencyStore, KeyStore, ImportStore, Protocol):
 class InFlightMarkers(Protocol):
     """Idempotency keys being worked on now, so a repeat meanwhile gets 409 (contract §6)."""
 
-    async def mark(self, workspace_id: int, key: str, fingerprint: bytes, token: str) -> bytes | None:
+    async def mark(
+        self, workspace_id: int, key: str, fingerprint: bytes, token: str
+    ) -> bytes | None:
         """Mark the key as this request's; None if marked, else the holder's fingerprint."""
         ...
 

@@ -28,7 +28,8 @@ from flokit.model import (
     ValidEvent,
     Workspace,
 )
-from flokit.store import Render, sqlite_events, sqlite_idempotency, sqlite_imports
+from flokit.store import sqlite_events, sqlite_idempotency, sqlite_imports
+from flokit.store.contract import ImportUpdate, Render, Resume
 from flokit.store.sqlite_schema import connect, migrate
 from flokit.store.sqlite_writer import GroupCommitWriter
 
@@ -53,7 +54,11 @@ def _key(row: Sequence[Any]) -> ApiKey:
 
 
 class SqliteStore:
-    """Events, workspaces and keys in one SQLite database (WAL, ``synchronous=FULL``)."""
+    """Events, workspaces and keys in one SQLite database (WAL, ``synchronous=FULL``).
+    Reads run in threads (each with its own connection), writes in the group-commit writer's
+    thread: the event loop only awaits."""
+
+    backend = "sqlite"
 
     def __init__(
         self,
@@ -134,13 +139,20 @@ class SqliteStore:
             return 0
         return int(row[1]) if row else 0
 
-    def is_ready(self) -> bool:
-        """Whether the database answers and is writable right now."""
+    async def unready_reason(self) -> str | None:
+        return await asyncio.to_thread(self._unready_reason)
+
+    def _unready_reason(self) -> str | None:
+        """Why the database cannot serve now: it does not answer, or cannot take writes."""
         try:
             self._reader().execute("SELECT 1 FROM workspaces LIMIT 1").fetchall()
-        except sqlite3.Error:
-            return False
-        return self._writer.is_alive() and os.access(self.path, os.W_OK)
+        except sqlite3.Error as exc:
+            return f"sqlite: {exc}"
+        if not self._writer.is_alive():
+            return "sqlite: the writer thread stopped"
+        if not os.access(self.path, os.W_OK):
+            return f"sqlite: {self.path} is not writable"
+        return None
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -195,47 +207,52 @@ class SqliteStore:
         """Forget a slice of expired insert_id keys and idempotency responses."""
         return await self.write(lambda conn: sqlite_events.prune_expired(conn, now_us))
 
-    # -- reads -----------------------------------------------------------------------------
+    # -- reads (each in a thread, on that thread's connection) ---------------------------------
 
-    def query_events(self, query: EventQuery) -> list[StoredEvent]:
-        return sqlite_events.query_events(self._reader(), query)
+    async def _read(self, run: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.to_thread(lambda: run(self._reader()))
 
-    def get_event(self, workspace_id: int, event_id: str) -> StoredEvent | None:
-        return sqlite_events.get_event(self._reader(), workspace_id, event_id)
+    async def query_events(self, query: EventQuery) -> list[StoredEvent]:
+        return await self._read(lambda conn: sqlite_events.query_events(conn, query))
 
-    def find_response(self, workspace_id: int, key: str, now_us: int) -> StoredResponse | None:
-        return sqlite_idempotency.find_response(self._reader(), workspace_id, key, now_us)
+    async def get_event(self, workspace_id: int, event_id: str) -> StoredEvent | None:
+        return await self._read(lambda conn: sqlite_events.get_event(conn, workspace_id, event_id))
+
+    async def find_response(
+        self, workspace_id: int, key: str, now_us: int
+    ) -> StoredResponse | None:
+        return await self._read(
+            lambda conn: sqlite_idempotency.find_response(conn, workspace_id, key, now_us)
+        )
 
     def find_duplicate_keys(self, workspace_id: int, keys: list[str]) -> dict[str, str]:
         """Duplicate keys (``duplicate_keys``) the workspace holds, each with its event's id."""
         return sqlite_events.find_keys(self._reader(), workspace_id, keys)
 
-    def find_key(self, key_hash: str) -> ApiKey | None:
+    async def find_key(self, key_hash: str) -> ApiKey | None:
         """The live (not revoked) key with this hash, read fresh so revocation is immediate."""
-        row = (
-            self._reader()
-            .execute(
-                f"SELECT {_KEY_COLUMNS} WHERE k.key_hash = ? AND k.revoked_us IS NULL", (key_hash,)
-            )
-            .fetchone()
-        )
-        return _key(row) if row else None
+        return await self._read(lambda conn: _find_key(conn, key_hash))
 
     # -- imports -----------------------------------------------------------------------------
 
-    def create_import(self, record: ImportRecord) -> None:
-        self.write_sync(lambda conn: sqlite_imports.insert(conn, record))
+    async def create_import(self, record: ImportRecord) -> None:
+        await self.write(lambda conn: sqlite_imports.insert(conn, record))
 
-    def get_import(self, workspace_id: int, import_id: str) -> ImportRecord | None:
-        return sqlite_imports.get(self._reader(), workspace_id, import_id)
+    async def get_import(self, workspace_id: int, import_id: str) -> ImportRecord | None:
+        return await self._read(lambda conn: sqlite_imports.get(conn, workspace_id, import_id))
 
-    def list_imports(
+    async def list_imports(
         self, workspace_id: int, limit: int, before: tuple[int, str] | None = None
     ) -> list[ImportRecord]:
-        return sqlite_imports.recent(self._reader(), workspace_id, limit, before)
+        return await self._read(
+            lambda conn: sqlite_imports.recent(conn, workspace_id, limit, before)
+        )
 
-    def find_same_file(self, workspace_id: int, sha256: str) -> ImportRecord | None:
-        return sqlite_imports.same_file(self._reader(), workspace_id, sha256)
+    async def find_same_file(self, workspace_id: int, sha256: str) -> ImportRecord | None:
+        return await self._read(lambda conn: sqlite_imports.same_file(conn, workspace_id, sha256))
+
+    def load_import(self, import_id: str) -> ImportRecord | None:
+        return sqlite_imports.get_by_id(self._reader(), import_id)
 
     def has_claimable_import(self, stale_before_us: int) -> bool:
         return sqlite_imports.claimable(self._reader(), stale_before_us)
@@ -243,17 +260,17 @@ class SqliteStore:
     def claim_import(self, now_us: int, stale_before_us: int) -> ImportRecord | None:
         return self.write_sync(lambda conn: sqlite_imports.claim(conn, now_us, stale_before_us))
 
-    def update_import(self, import_id: str, **changes: Any) -> None:
-        self.write_sync(lambda conn: sqlite_imports.update(conn, import_id, changes))
+    def update_import(self, import_id: str, update: ImportUpdate) -> None:
+        self.write_sync(lambda conn: sqlite_imports.update(conn, import_id, update.changes()))
 
-    def submit_import_batch(
+    def submit_import_slice(
         self,
         record: ImportRecord,
         events: Sequence[ValidEvent],
         ids: Sequence[str],
         received_us: int,
         insert_id_retention_us: int,
-        resume: tuple[tuple[int, int], tuple[int, int]],
+        resume: Resume,
     ) -> Future[tuple[int, int]]:
         """Queue one slice of an import (prepared here, in the caller's thread) and return at
         once: the job prepares its next slice while this one commits."""
@@ -340,6 +357,13 @@ class SqliteStore:
             return _insert_key(conn, key.workspace_id, key.workspace_public_id, key.kind)
 
         return self.write_sync(run)
+
+
+def _find_key(conn: sqlite3.Connection, key_hash: str) -> ApiKey | None:
+    row = conn.execute(
+        f"SELECT {_KEY_COLUMNS} WHERE k.key_hash = ? AND k.revoked_us IS NULL", (key_hash,)
+    ).fetchone()
+    return _key(row) if row else None
 
 
 def _live_key(conn: sqlite3.Connection, key_id: str) -> ApiKey | None:

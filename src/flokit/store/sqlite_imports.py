@@ -62,6 +62,11 @@ def get(conn: sqlite3.Connection, workspace_id: int, import_id: str) -> ImportRe
     return _record(found) if found else None
 
 
+def get_by_id(conn: sqlite3.Connection, import_id: str) -> ImportRecord | None:
+    found = conn.execute(f"{_SELECT} WHERE id = ?", (import_id,)).fetchone()
+    return _record(found) if found else None
+
+
 #: Later than any import's creation: the start of the first page.
 _NEVER_US = 2**63 - 1
 
