@@ -20,6 +20,8 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("FLOKIT_TEST_REDIS", "redis://127.0.0.1:6379/0")
 BACKENDS = ["sqlite", "postgresql"]
+#: Where rate limits and in-flight keys matter, PostgreSQL runs with and without Redis.
+ALL_BACKENDS = [*BACKENDS, "postgresql+redis"]
 
 
 def unavailable(service: str, reason: object) -> None:

@@ -17,6 +17,8 @@ from flokit.model import KeyKind
 from flokit.settings import Settings
 from flokit.store import Store, open_store
 
+from backends import BACKENDS, REDIS_URL, postgres_database, redis_prefix
+
 SPEC = Path(__file__).resolve().parents[1].parent / "shared" / "spec"
 
 
@@ -55,9 +57,60 @@ class Api:
         return self.client.post(path, content=body, headers=self.headers(**headers))
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """This run's own PostgreSQL database (created now, dropped at the end)."""
+    with postgres_database() as url:
+        yield url
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(db=str(tmp_path / "flokit.db"), log_requests=False)
+def fresh_postgres(postgres_url: str) -> str:
+    """The run's database with every table emptied: each test starts from nothing."""
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                " AND tablename <> 'flokit_schema'"
+            )
+        ]
+        if tables:
+            conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    return postgres_url
+
+
+@pytest.fixture
+def redis_keys() -> Iterator[str]:
+    """A key prefix of this test's own on the test Redis, emptied after."""
+    with redis_prefix() as prefix:
+        yield prefix
+
+
+def settings_for(backend: str, request: pytest.FixtureRequest, **values: Any) -> Settings:
+    """Settings on ``backend`` ("sqlite", "postgresql" or "postgresql+redis") for this test."""
+    tmp_path: Path = request.getfixturevalue("tmp_path")
+    values = {"db": str(tmp_path / "flokit.db"), "log_requests": False, **values}
+    if backend.startswith("postgresql"):
+        values["db"] = request.getfixturevalue("fresh_postgres")
+        values["imports_dir"] = tmp_path / "imports"
+    if backend.endswith("+redis"):
+        values.update(redis_url=REDIS_URL, redis_prefix=request.getfixturevalue("redis_keys"))
+    return Settings(**values)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Every test that uses the store runs once per backend."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def settings(backend: str, request: pytest.FixtureRequest) -> Settings:
+    return settings_for(backend, request)
 
 
 @pytest.fixture

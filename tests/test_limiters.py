@@ -18,7 +18,6 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import pytest
 import redis
-from backends import REDIS_URL, redis_prefix
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,9 +31,10 @@ from flokit.store.redis import (
     RedisInFlight,
     RedisLimiter,
     connect_redis,
-    decision_of,
 )
 from flokit.store.sqlite_limiter import SqliteLimiter
+
+from backends import REDIS_URL, redis_prefix
 
 T = TypeVar("T")
 C = TypeVar("C", bound="Closable")
@@ -236,12 +236,6 @@ def test_peek_spends_nothing(limiters: Backend[Limiter]) -> None:
         assert (await limiter.peek(workspace_id, 2, 10.0)).remaining == 1
 
     limiters.run(scenario())
-
-
-def test_decision_of_is_takes_formula() -> None:
-    for tokens, limit, spend in [(5.0, 5, False), (0.4, 6, True), (0.0, 1, True), (3.7, 9, True)]:
-        expected, after = take(Bucket(tokens, 0.0, limit), limit, 0.0, spend)
-        assert decision_of(tokens >= 1.0, after.tokens, limit, spend) == expected
 
 
 # --- Redis limiter specifics ------------------------------------------------------------------

@@ -45,7 +45,7 @@ def build_app(
 ) -> Starlette:
     """The ASGI app. A store, limiter or markers passed in stay the caller's to close;
     otherwise the app opens them from the settings and closes them at shutdown."""
-    owned_store, owned_limiter = store is None, limiter is None
+    owned_store, owned_limiter, owned_in_flight = store is None, limiter is None, in_flight is None
     store = store or open_store(settings)
     svc = _services(
         settings,
@@ -66,6 +66,8 @@ def build_app(
             await asyncio.to_thread(svc.imports.stop)
             if owned_limiter:
                 svc.limiter.close()
+            if owned_in_flight:
+                svc.in_flight.close()
             if owned_store:
                 svc.store.close()
 

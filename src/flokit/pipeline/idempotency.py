@@ -8,17 +8,25 @@ A key's response is committed in the store with the request's events; this stage
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from flokit.errors import IdempotencyKeyInUse, IdempotencyKeyReused, InvalidIdempotencyKey
+from flokit.errors import (
+    FloKitError,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+)
 from flokit.model import IdempotencyClaim, StoredResponse
 
 if TYPE_CHECKING:
     from flokit.store.contract import InFlightMarkers
+
+log = logging.getLogger("flokit.idempotency")
 
 _VISIBLE_ASCII = re.compile(r"[\x21-\x7e]{1,255}")
 _SF_ESCAPE = re.compile(r"\\([\"\\])")
@@ -77,7 +85,16 @@ async def hold(
     try:
         yield
     finally:
-        await markers.unmark(workspace_id, claim.key, token)
+        await _unmark(markers, workspace_id, claim.key, token)
+
+
+async def _unmark(markers: InFlightMarkers, workspace_id: int, key: str, token: str) -> None:
+    """Take the mark away; if the markers' backend is unreachable now, the mark expires by
+    itself, and the request (its events may be stored already) keeps its own answer."""
+    try:
+        await markers.unmark(workspace_id, key, token)
+    except FloKitError as exc:
+        log.warning("in-flight mark of %r left to expire: %s", key, exc)
 
 
 class LocalInFlight:
@@ -98,3 +115,6 @@ class LocalInFlight:
         slot = (workspace_id, key)
         if self._running.get(slot, (b"", ""))[1] == token:
             del self._running[slot]
+
+    def close(self) -> None:
+        pass

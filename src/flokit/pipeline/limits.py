@@ -52,9 +52,15 @@ def take(bucket: Bucket | None, limit: int, now_s: float, spend: bool) -> tuple[
     allowed = tokens >= 1.0
     if spend and allowed:
         tokens -= 1.0
+    return decision_of(allowed, tokens, limit, spend), Bucket(tokens, now_s, limit)
+
+
+def decision_of(allowed: bool, tokens: float, limit: int, spend: bool) -> Decision:
+    """The decision of a refilled bucket (``allowed``: a token was there; ``tokens``: what is
+    left after spending it): backends that refill elsewhere (a Redis script) decide with it."""
+    rate = limit / WINDOW_S
     wait = 0 if tokens >= 1.0 else max(1, math.ceil((1.0 - tokens) / rate))
-    decision = Decision(allowed or not spend, limit, int(tokens), wait)
-    return decision, Bucket(tokens, now_s, limit)
+    return Decision(allowed or not spend, limit, int(tokens), wait)
 
 
 class Unlimited:

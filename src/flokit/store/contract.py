@@ -197,6 +197,8 @@ class InFlightMarkers(Protocol):
         """Remove this request's mark (only its own: ``token``)."""
         ...
 
+    def close(self) -> None: ...
+
 
 class Limiter(Protocol):
     """Where rate-limit buckets live: every process and node of a deployment must agree, so

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 from collections.abc import Awaitable
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -21,7 +20,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry as SyncRetry
 
 from flokit.errors import Unavailable
-from flokit.pipeline.limits import WINDOW_S, Decision
+from flokit.pipeline.limits import WINDOW_S, Decision, decision_of
 from flokit.store.contract import BackendUnreachable
 
 T = TypeVar("T")
@@ -124,14 +123,6 @@ def _where(url: str) -> str:
 
 def _reason(exc: BaseException) -> str:
     return str(exc).strip() or type(exc).__name__
-
-
-def decision_of(allowed: bool, tokens: float, limit: int, spend: bool) -> Decision:
-    """The ``Decision`` ``take`` makes from a refilled bucket's outcome (``allowed``: a token was
-    there; ``tokens``: after spending it). Same formula, so backends agree with ``take``."""
-    rate = limit / WINDOW_S
-    wait = 0 if tokens >= 1.0 else max(1, math.ceil((1.0 - tokens) / rate))
-    return Decision(allowed or not spend, limit, int(tokens), wait)
 
 
 def close_client(client: redis.asyncio.Redis, loop: asyncio.AbstractEventLoop | None) -> None:
