@@ -49,7 +49,7 @@ class StoredEvent:
     anonymous_id: str | None
     timestamp_us: int
     received_us: int
-    properties: bytes | None
+    properties: str | None  # the compact JSON text, exactly as stored
     insert_id: str | None
 
 

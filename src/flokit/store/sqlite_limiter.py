@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from flokit.errors import Unavailable
 from flokit.pipeline.limits import Bucket, Decision, take
 
 
@@ -42,6 +43,14 @@ class SqliteLimiter:
         return None  # a file beside the database: it is ready when the store is
 
     def _decide(self, workspace_id: int, limit: int, now_s: float, spend: bool) -> Decision:
+        """One decision; a file that stays locked or cannot be written (a full disk) is a
+        503, like the store's own failures."""
+        try:
+            return self._decide_locked(workspace_id, limit, now_s, spend)
+        except sqlite3.OperationalError as exc:
+            raise Unavailable(f"The rate limiter cannot decide right now ({exc})") from exc
+
+    def _decide_locked(self, workspace_id: int, limit: int, now_s: float, spend: bool) -> Decision:
         with self._lock:
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE" if spend else "BEGIN")
