@@ -24,7 +24,7 @@ def free_port() -> int:
         return port
 
 
-def cli(db: Path, *args: str, json_output: bool = True) -> Any:
+def cli(db: Path | str, *args: str, json_output: bool = True) -> Any:
     """Run a ``flokit`` admin command; its parsed --json output, or its text."""
     flags = ["--db", str(db), *(["--json"] if json_output else [])]
     done = subprocess.run(
@@ -38,15 +38,16 @@ class Server:
 
     def __init__(
         self,
-        db: Path,
+        db: Path | str,
         workers: int = 1,
         log: Path | None = None,
         env: dict[str, str] | None = None,
         port: int | None = None,
     ) -> None:
+        """``db``: a SQLite file (the log goes beside it) or a PostgreSQL URL (give ``log``)."""
         self.db, self.port = db, port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log or db.with_suffix(f".{self.port}.log")
+        self.log = log or Path(db).with_suffix(f".{self.port}.log")
         env = {**os.environ, "FLOKIT_LOG_REQUESTS": "false", **(env or {})}
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
