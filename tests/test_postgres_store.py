@@ -33,7 +33,14 @@ from flokit.model import (
 )
 from flokit.pipeline.duplicates import duplicate_keys
 from flokit.store.contract import BackendUnreachable, ImportUpdate, SchemaTooNew
-from flokit.store.postgres import PgInFlight, PgLimiter, PostgresStore, latest_version, migrate
+from flokit.store.postgres import (
+    PgInFlight,
+    PgLimiter,
+    PostgresStore,
+    SchemaOutOfDate,
+    latest_version,
+    migrate,
+)
 from flokit.store.sqlite_imports import ImportGap
 
 from backends import postgres_database
@@ -95,7 +102,7 @@ def stored(pg: PostgresStore, ws: int) -> dict[str, ValidEvent]:
     rows = run(pg.query_events(EventQuery(ws, limit=100_000)))
     txn = [msgspec.json.decode(r.properties)["txn"] if r.properties else None for r in rows]
     return {
-        r.event_id: ValidEvent(r.event, r.user_id, None, 0, r.properties, r.insert_id, t)
+        r.event_id: ValidEvent(r.event, r.user_id, None, 0, None, r.insert_id, t)
         for r, t in zip(rows, txn, strict=True)
     }
 
@@ -164,6 +171,12 @@ def test_a_database_migrated_by_a_newer_flokit_is_refused(fresh_url: str) -> Non
     ):
         with pytest.raises(SchemaTooNew, match=f"^{message}: upgrade FloKit$"):
             opening()
+
+
+def test_without_migrating_an_older_schema_is_refused(fresh_url: str) -> None:
+    needed = f"this FloKit needs {latest_version()}: run `flokit db migrate`"
+    with pytest.raises(SchemaOutOfDate, match=f"^database schema is version 0, {needed}$"):
+        PostgresStore(fresh_url, migrate=False)
 
 
 @pytest.mark.timeout(60)
@@ -434,15 +447,14 @@ def test_in_flight_markers_are_shared_and_only_their_holder_removes_them(
 
 def test_properties_come_back_byte_for_byte(store: PostgresStore, workspace: Workspace) -> None:
     exact = b'{"a":1.50,"b":"\\u00e9\\n", "c":"' + "é 🎉".encode() + b'"}'  # as received
-    properties = [exact, b"{}", None]
-    events = [replace(event(), properties=p) for p in properties]
+    events = [msgspec.structs.replace(event(), properties=p) for p in (exact, b"{}", None)]
     ids, _ = append(store, workspace.id, events)
     rows = run(store.query_events(EventQuery(workspace.id)))
-    assert [(r.event_id, r.properties) for r in rows] == list(zip(ids, properties, strict=True))[
-        ::-1
-    ]
+    shown = [(r.event_id, r.properties) for r in rows]
+    assert shown == [(ids[2], None), (ids[1], "{}"), (ids[0], exact.decode())]
     one = run(store.get_event(workspace.id, ids[0]))
-    assert one is not None and one.properties == properties[0]
+    assert one is not None and one.properties is not None
+    assert one.properties.encode() == exact
 
 
 # -- outages -----------------------------------------------------------------------------------

@@ -218,17 +218,5 @@ def get_event(conn: Connection, workspace_id: int, event_id: str) -> StoredEvent
 
 
 def _event(row: Sequence[Any]) -> StoredEvent:
-    """A row as stored; properties back to the exact bytes they were received as."""
-    seq, event_id, event, user_id, anonymous_id, timestamp_us, received_us, text, insert_id = row
-    properties = None if text is None else text.encode()
-    return StoredEvent(
-        seq,
-        event_id,
-        event,
-        user_id,
-        anonymous_id,
-        timestamp_us,
-        received_us,
-        properties,
-        insert_id,
-    )
+    """A row as stored (properties are the JSON text exactly as received)."""
+    return StoredEvent(*row)

@@ -102,6 +102,9 @@ class PgInFlight:
         """Remove this request's mark (only its own: another may have taken an expired one)."""
         await self._store.run(lambda conn: conn.execute(_UNMARK, (workspace_id, key, token)))
 
+    def close(self) -> None:
+        """Nothing of its own to close: the store owns the connections."""
+
 
 if TYPE_CHECKING:
     from flokit.store.contract import InFlightMarkers, Limiter

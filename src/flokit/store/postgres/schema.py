@@ -57,6 +57,10 @@ def current_version(conn: psycopg.Connection[TupleRow]) -> int:
     return int(version[0]) if version else 0
 
 
+class SchemaOutOfDate(RuntimeError):
+    """The database is not migrated to this FloKit's schema, and migrating was not asked for."""
+
+
 def check_schema(conn: psycopg.Connection[TupleRow]) -> int:
     """The database's schema version; refused when a newer FloKit migrated it, since this one
     cannot know what the newer tables mean."""
@@ -67,6 +71,16 @@ def check_schema(conn: psycopg.Connection[TupleRow]) -> int:
             " upgrade FloKit"
         )
     return version
+
+
+def check_current(conn: psycopg.Connection[TupleRow]) -> None:
+    """Refuse a schema this FloKit cannot use without migrating it (older) or at all (newer)."""
+    version, latest = check_schema(conn), latest_version()
+    if version < latest:
+        raise SchemaOutOfDate(
+            f"database schema is version {version}, this FloKit needs {latest}:"
+            " run `flokit db migrate`"
+        )
 
 
 def migrate(url: str) -> int:

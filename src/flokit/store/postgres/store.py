@@ -42,7 +42,7 @@ from flokit.store.postgres.connections import (
     open_pool,
     unavailable,
 )
-from flokit.store.postgres.schema import apply_migrations, check_schema
+from flokit.store.postgres.schema import apply_migrations, check_current
 
 log = logging.getLogger("flokit.store")
 T = TypeVar("T")
@@ -74,12 +74,13 @@ class PostgresStore:
         migrate: bool = True,
     ) -> None:
         """Connect once (``BackendUnreachable`` at once if that fails, and nothing left
-        running), migrate or check the schema (``SchemaTooNew``), then open the pool."""
+        running), migrate the schema or check it is current (``SchemaTooNew``; without
+        ``migrate``, ``SchemaOutOfDate`` too), then open the pool."""
         with connect(url) as conn:
             if migrate:
                 apply_migrations(conn)
             else:
-                check_schema(conn)
+                check_current(conn)
         self._pool = open_pool(url, pool_size, busy_timeout_ms)
         self._executor = ThreadPoolExecutor(pool_size, thread_name_prefix="flokit-pg")
         self._slices = ThreadPoolExecutor(1, thread_name_prefix="flokit-pg-import")
@@ -138,9 +139,9 @@ class PostgresStore:
         for attempt in range(DEADLOCK_RETRIES + 1):
             try:
                 return self._attempt(work, transaction)
-            except errors.DeadlockDetected:
+            except errors.DeadlockDetected as exc:
                 if attempt == DEADLOCK_RETRIES:
-                    raise
+                    raise unavailable(exc, committing=False) from exc
                 log.info("PostgreSQL: deadlock, transaction retried (attempt %d)", attempt + 2)
         raise AssertionError("unreachable")
 
