@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ class Api:
 
     client: TestClient
     store: Store
+    settings: Settings
     workspace_id: str
     rw: str
     ro: str
@@ -125,7 +127,23 @@ def api(settings: Settings, store: Store) -> Iterator[Api]:
     workspace, issued = store.create_workspace("test")
     read_only = store.create_key(workspace, KeyKind.READ_ONLY)
     with TestClient(build_app(settings, store=store)) as client:
-        yield Api(client, store, workspace.public_id, issued.secret, read_only.secret)
+        yield Api(client, store, settings, workspace.public_id, issued.secret, read_only.secret)
+
+
+def dump_database(settings: Settings) -> str:
+    """Every row of every table, as text: to show what the database holds (and does not)."""
+    if settings.postgres_url is None:
+        with sqlite3.connect(settings.sqlite_path) as conn:
+            return "\n".join(conn.iterdump())
+    import psycopg
+
+    with psycopg.connect(settings.postgres_url) as conn:
+        tables = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        return "\n".join(
+            str(row)
+            for (table,) in tables.fetchall()
+            for row in conn.execute(f"SELECT * FROM {table}")
+        )
 
 
 def event(name: str = "paywall_viewed", **overrides: Any) -> dict[str, Any]:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
-from conftest import Api, event
+from conftest import Api, dump_database, event
 
 UNAUTHORIZED = {"error": "unauthorized", "message": "Invalid or missing API key"}
 FORBIDDEN = {"error": "forbidden", "message": "This operation requires a read-write key"}
@@ -71,7 +69,7 @@ def test_rotated_key_replaces_the_old_one(api: Api) -> None:
 
 
 def test_keys_are_stored_only_as_hashes(api: Api) -> None:
-    dump = "\n".join(sqlite3.connect(api.store.path).iterdump())  # type: ignore[attr-defined]
+    dump = dump_database(api.settings)
     assert api.rw not in dump and api.ro not in dump
     assert api.rw.startswith("fk_rw_") and len(api.rw) == 38
     assert api.ro.startswith("fk_ro_") and len(api.ro) == 38

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 import psycopg
 from psycopg import errors
 
+from flokit.errors import Unavailable
 from flokit.model import (
     ApiKey,
     Appended,
@@ -129,6 +130,8 @@ class PostgresStore:
         return await self._in_thread(self.transact, work, False)
 
     async def _in_thread(self, call: Callable[..., T], *args: object) -> T:
+        if self._closed:
+            raise Unavailable("The event store is closed; nothing was stored")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, functools.partial(call, *args))
 
