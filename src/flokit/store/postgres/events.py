@@ -23,24 +23,24 @@ _COLUMNS = (
 _INSERT_EVENTS = (
     "INSERT INTO events (workspace_id, event_id, event, user_id, anonymous_id, timestamp_us,"
     " received_us, properties, insert_id)"
-    " SELECT %s, i, e, u, a, t, %s, p, n FROM unnest(%s::text[], %s::text[], %s::text[],"
-    " %s::text[], %s::bigint[], %s::text[], %s::text[]) AS r(i, e, u, a, t, p, n)"
+    " SELECT %s, i, e, u, a, t, %s, p, n FROM unnest(%b::text[], %b::text[], %b::text[],"
+    " %b::text[], %b::bigint[], %b::text[], %b::text[]) AS r(i, e, u, a, t, p, n)"
 )
 # An insert_id key that expired is free again (taken over in place); a transaction key's
 # expiry is NULL, so it never is. ON CONFLICT locks the row it did not take until commit.
 _CLAIM_KEYS = (
     "INSERT INTO dedup_keys (workspace_id, key, event_id, expires_us)"
-    " SELECT %s, k, e, x FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS r(k, e, x)"
+    " SELECT %s, k, e, x FROM unnest(%b::text[], %b::text[], %b::bigint[]) AS r(k, e, x)"
     " ON CONFLICT (workspace_id, key) DO UPDATE"
     " SET event_id = EXCLUDED.event_id, expires_us = EXCLUDED.expires_us"
     " WHERE dedup_keys.expires_us < %s RETURNING key"
 )
 _FIND_KEYS = (
-    "SELECT key, event_id FROM dedup_keys WHERE workspace_id = %s AND key = ANY(%s::text[])"
+    "SELECT key, event_id FROM dedup_keys WHERE workspace_id = %s AND key = ANY(%b::text[])"
 )
-_DROP_KEYS = "DELETE FROM dedup_keys WHERE workspace_id = %s AND key = ANY(%s::text[])"
+_DROP_KEYS = "DELETE FROM dedup_keys WHERE workspace_id = %s AND key = ANY(%b::text[])"
 _MOVE_KEYS = (
-    "UPDATE dedup_keys d SET event_id = r.e FROM unnest(%s::text[], %s::text[]) AS r(k, e)"
+    "UPDATE dedup_keys d SET event_id = r.e FROM unnest(%b::text[], %b::text[]) AS r(k, e)"
     " WHERE d.workspace_id = %s AND d.key = r.k"
 )
 #: Rows each prune statement forgets per table: short transactions, a slice at a time.
