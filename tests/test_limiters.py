@@ -8,6 +8,7 @@ or ``MARKERS``: an async factory that opens an instance on the test's ``Place``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import socket
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
@@ -26,6 +27,8 @@ from flokit.model import IdempotencyClaim
 from flokit.pipeline.idempotency import LocalInFlight, hold
 from flokit.pipeline.limits import Bucket, Decision, take
 from flokit.store.contract import BackendUnreachable, InFlightMarkers, Limiter
+from flokit.store.postgres import PostgresStore
+from flokit.store.postgres.limits import PgInFlight, PgLimiter
 from flokit.store.redis import (
     BUCKET_TTL_S,
     RedisInFlight,
@@ -53,11 +56,21 @@ class Place:
     """Where one test's backends live: its directory, a Redis key prefix (made on first use),
     and the instances to close on the scenario's event loop, where their sockets live."""
 
-    def __init__(self, tmp_path: Path, stack: ExitStack) -> None:
+    def __init__(self, tmp_path: Path, stack: ExitStack, request: pytest.FixtureRequest) -> None:
         self.tmp_path = tmp_path
         self._stack = stack
+        self._request = request
         self._prefix: str | None = None
+        self._postgres: PostgresStore | None = None
         self._closers: list[Callable[[], None]] = []
+
+    def postgres(self) -> PostgresStore:
+        """A store on this run's PostgreSQL database, opened once per test (its pool is what
+        several limiter instances share, like the connections of several nodes)."""
+        if self._postgres is None:
+            url = self._request.getfixturevalue("postgres_url")
+            self._postgres = self._stack.enter_context(contextlib.closing(PostgresStore(url)))
+        return self._postgres
 
     def redis_prefix(self) -> str:
         if self._prefix is None:
@@ -93,6 +106,14 @@ async def redis_limiter(place: Place) -> Limiter:
     return place.closes(RedisLimiter(place.redis_client(), place.redis_prefix()))
 
 
+async def postgres_limiter(place: Place) -> Limiter:
+    return PgLimiter(place.postgres())
+
+
+async def postgres_markers(place: Place) -> InFlightMarkers:
+    return PgInFlight(place.postgres(), 30_000)
+
+
 async def local_markers(place: Place) -> InFlightMarkers:
     return LocalInFlight()
 
@@ -104,10 +125,12 @@ async def redis_markers(place: Place) -> InFlightMarkers:
 LIMITERS: dict[str, Callable[[Place], Awaitable[Limiter]]] = {
     "sqlite": sqlite_limiter,
     "redis": redis_limiter,
+    "postgresql": postgres_limiter,
 }
 MARKERS: dict[str, Callable[[Place], Awaitable[InFlightMarkers]]] = {
     "local": local_markers,
     "redis": redis_markers,
+    "postgresql": postgres_markers,
 }
 
 
@@ -129,19 +152,19 @@ class Backend(Generic[T]):
 @pytest.fixture(params=list(LIMITERS), ids=list(LIMITERS))
 def limiters(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend[Limiter]]:
     with ExitStack() as stack:
-        yield Backend(request.param, Place(tmp_path, stack), LIMITERS[request.param])
+        yield Backend(request.param, Place(tmp_path, stack, request), LIMITERS[request.param])
 
 
 @pytest.fixture(params=list(MARKERS), ids=list(MARKERS))
 def markers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend[InFlightMarkers]]:
     with ExitStack() as stack:
-        yield Backend(request.param, Place(tmp_path, stack), MARKERS[request.param])
+        yield Backend(request.param, Place(tmp_path, stack, request), MARKERS[request.param])
 
 
 @pytest.fixture
-def place(tmp_path: Path) -> Iterator[Place]:
+def place(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Place]:
     with ExitStack() as stack:
-        yield Place(tmp_path, stack)
+        yield Place(tmp_path, stack, request)
 
 
 # --- limiters ---------------------------------------------------------------------------------

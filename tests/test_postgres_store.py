@@ -5,11 +5,9 @@ outages). Every assertion holds whatever the interleaving; none depends on timin
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing
 import random
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -20,6 +18,7 @@ from typing import Any, TypeVar
 import msgspec
 import psycopg
 import pytest
+from relay import Relay
 
 from flokit.errors import Unavailable
 from flokit.model import (
@@ -460,58 +459,11 @@ def test_properties_come_back_byte_for_byte(store: PostgresStore, workspace: Wor
 # -- outages -----------------------------------------------------------------------------------
 
 
-class Proxy:
-    """A TCP relay to the test server that can be cut (every connection closed, new ones
-    refused) and restored on the same port: a server that goes away and comes back."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target, self.port = target, 0
-        self.sockets: list[socket.socket] = []
-        self.lock = threading.Lock()
-        self.start()
-
-    def start(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen()
-        self.port, self.sockets = listener.getsockname()[1], [listener]
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def cut(self) -> None:
-        with self.lock:
-            for sock in self.sockets:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                sock.close()
-            self.sockets = []
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return  # cut
-            server = socket.create_connection(self.target)
-            with self.lock:
-                self.sockets += [client, server]
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                sink.sendall(data)
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
-
-
 def test_an_outage_is_503_while_it_lasts_and_the_pool_recovers_by_itself(
     fresh_url: str,
 ) -> None:
     info = psycopg.conninfo.conninfo_to_dict(fresh_url)
-    proxy = Proxy((str(info["host"]), int(info.get("port") or 5432)))
+    proxy = Relay((str(info["host"]), int(info.get("port") or 5432)))
     url = psycopg.conninfo.make_conninfo(fresh_url, port=str(proxy.port))
     pg = PostgresStore(url, pool_size=2, busy_timeout_ms=500)
     try:
