@@ -49,7 +49,7 @@ FIXTURE_PER_TEST = HealthCheck.function_scoped_fixture
 
 
 class Closable(Protocol):
-    def close(self) -> None: ...
+    async def aclose(self) -> None: ...
 
 
 class Place:
@@ -62,7 +62,7 @@ class Place:
         self._request = request
         self._prefix: str | None = None
         self._postgres: PostgresStore | None = None
-        self._closers: list[Callable[[], None]] = []
+        self._closers: list[Callable[[], Awaitable[None]]] = []
 
     def postgres(self) -> PostgresStore:
         """A store on this run's PostgreSQL database, opened once per test (its pool is what
@@ -82,7 +82,7 @@ class Place:
         return connect_redis(REDIS_URL)
 
     def closes(self, opened: C) -> C:
-        self._closers.append(opened.close)
+        self._closers.append(opened.aclose)
         return opened
 
     def run(self, scenario: Coroutine[Any, Any, None]) -> None:
@@ -93,7 +93,7 @@ class Place:
                 await scenario
             finally:
                 while self._closers:
-                    self._closers.pop()()
+                    await self._closers.pop()()
 
         asyncio.run(then_close())
 
@@ -329,7 +329,7 @@ def test_lost_redis_means_503_and_unready() -> None:
             await in_flight.mark(1, "k", b"\x01", "t")
         reason = await limiter.unready_reason()
         assert reason is not None and reason.startswith("redis: ")
-        limiter.close()
+        await limiter.aclose()
 
     asyncio.run(scenario())
 
@@ -353,17 +353,13 @@ def kill(client_id: int) -> None:
         assert admin.client_kill_filter(_id=str(client_id)) == 1
 
 
-@pytest.mark.parametrize("where", ["on the loop", "from another thread"])
-def test_redis_limiter_close_closes_its_connections(place: Place, where: str) -> None:
+def test_redis_limiter_aclose_closes_its_connections(place: Place) -> None:
     async def scenario() -> None:
         client = place.redis_client()
         limiter = RedisLimiter(client, place.redis_prefix())
         await limiter.acquire(next(WORKSPACES), 5, 0.0)
         client_id = await client.client_id()
-        if where == "on the loop":
-            limiter.close()
-        else:
-            await asyncio.to_thread(limiter.close)
+        await limiter.aclose()
         await eventually(lambda: not connected(client_id))
 
     place.run(scenario())

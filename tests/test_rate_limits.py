@@ -19,7 +19,8 @@ from flokit.pipeline.limits import Bucket, take
 from flokit.settings import Settings
 from flokit.store import Store, open_store
 
-from conftest import event
+from backends import ALL_BACKENDS
+from conftest import event, settings_for
 
 
 def test_new_bucket_is_full_and_the_next_token_takes_0_6_s() -> None:
@@ -87,11 +88,9 @@ class Limited:
         )
 
 
-@pytest.fixture
-def limited(tmp_path: Path) -> Iterator[Limited]:
-    settings = Settings(
-        db=str(tmp_path / "l.db"), log_requests=False, default_requests_per_minute=3
-    )
+@pytest.fixture(params=ALL_BACKENDS)
+def limited(request: pytest.FixtureRequest) -> Iterator[Limited]:
+    settings = settings_for(request.param, request, default_requests_per_minute=3)
     store = open_store(settings)
     created = {name: store.create_workspace(name) for name in ("a", "b")}
     keys = {name: issued.secret for name, (_, issued) in created.items()}

@@ -65,9 +65,9 @@ def build_app(
             pruner.cancel()
             await asyncio.to_thread(svc.imports.stop)
             if owned_limiter:
-                svc.limiter.close()
+                await svc.limiter.aclose()
             if owned_in_flight:
-                svc.in_flight.close()
+                await svc.in_flight.aclose()
             if owned_store:
                 svc.store.close()
 

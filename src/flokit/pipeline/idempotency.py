@@ -116,5 +116,5 @@ class LocalInFlight:
         if self._running.get(slot, (b"", ""))[1] == token:
             del self._running[slot]
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         pass

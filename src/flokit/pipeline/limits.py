@@ -75,5 +75,5 @@ class Unlimited:
     async def unready_reason(self) -> str | None:
         return None
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         pass

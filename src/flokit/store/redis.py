@@ -8,7 +8,6 @@ last bit (floats cross the Lua boundary as ``%.17g`` strings, which round-trip e
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -125,46 +124,15 @@ def _reason(exc: BaseException) -> str:
     return str(exc).strip() or type(exc).__name__
 
 
-def close_client(client: redis.asyncio.Redis, loop: asyncio.AbstractEventLoop | None) -> None:
-    """Close ``client``'s connections from sync code, on its event loop ``loop`` or off it.
-
-    redis-py closes sockets only by awaiting on the loop that opened them. On that loop (a
-    lifespan's shutdown) each connection is closed without waiting, as redis-py itself does on
-    garbage collection; from another thread the close is handed to the loop while it runs.
-    Once the loop is closed nothing can close them through asyncio: they go with the client.
-    """
-    if loop is not None and loop.is_running() and loop is not _running_loop():
-        future = asyncio.run_coroutine_threadsafe(client.aclose(), loop)
-        try:
-            future.result(timeout=SOCKET_TIMEOUT_S)
-        except (TimeoutError, redis.RedisError, OSError):
-            future.cancel()
-        return
-    pool = client.connection_pool
-    for connection in [*pool._available_connections, *pool._in_use_connections]:
-        with contextlib.suppress(RuntimeError):  # its loop is closed
-            connection._close()  # type: ignore[no-untyped-call]  # redis-py's own no-wait close
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
 class _RedisUser:
-    """What the limiter and the markers share: keys under a prefix, Redis errors as 503s, and a
-    sync close that is safe anywhere (it needs the loop the client's sockets live on)."""
+    """What the limiter and the markers share: keys under a prefix, Redis errors as 503s."""
 
     def __init__(self, client: redis.asyncio.Redis, prefix: str) -> None:
         self._client = client
         self._prefix = prefix
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def _call(self, op: Awaitable[T], failure: str = UNREACHABLE) -> T:
         """Await ``op``; a lost Redis becomes ``Unavailable`` (503, Retry-After)."""
-        self._loop = asyncio.get_running_loop()
         try:
             return await op
         except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -181,8 +149,9 @@ class _RedisUser:
             return f"redis: {_reason(exc.__cause__ or exc)}"
         return None
 
-    def close(self) -> None:
-        close_client(self._client, self._loop)
+    async def aclose(self) -> None:
+        """Close the client's connections (on the loop they live on: redis-py's rule)."""
+        await self._client.aclose()
 
 
 class RedisLimiter(_RedisUser):

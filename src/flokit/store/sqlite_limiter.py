@@ -71,6 +71,9 @@ class SqliteLimiter:
                 raise
             return decision
 
+    async def aclose(self) -> None:
+        self.close()
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

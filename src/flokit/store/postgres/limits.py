@@ -56,7 +56,7 @@ class PgLimiter:
     async def unready_reason(self) -> str | None:
         return await self._store.unready_reason()  # its table is in the store's database
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         """Nothing of its own to close: the store owns the connections."""
 
 
@@ -102,7 +102,7 @@ class PgInFlight:
         """Remove this request's mark (only its own: another may have taken an expired one)."""
         await self._store.run(lambda conn: conn.execute(_UNMARK, (workspace_id, key, token)))
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         """Nothing of its own to close: the store owns the connections."""
 
 
