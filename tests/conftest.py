@@ -146,6 +146,18 @@ def dump_database(settings: Settings) -> str:
         )
 
 
+def count_events(settings: Settings) -> int:
+    """How many events the settings' database holds, read directly (not through the API)."""
+    if settings.postgres_url is None:
+        with sqlite3.connect(settings.sqlite_path) as conn:
+            return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+    import psycopg
+
+    with psycopg.connect(settings.postgres_url) as conn:
+        row = conn.execute("SELECT count(*) FROM events").fetchone()
+        return int(row[0]) if row else 0
+
+
 def event(name: str = "paywall_viewed", **overrides: Any) -> dict[str, Any]:
     """A valid event of the taxonomy, with fields replaced or (given None) removed."""
     base: dict[str, Any] = {

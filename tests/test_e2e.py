@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,24 +14,27 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import SPEC, event
+from flokit.settings import Settings
+
+from conftest import SPEC, count_events, event
 from server import FLOKIT, Server, cli
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "e2e.db"
+def db(settings: Settings) -> str:
+    """The test's database, once per backend: a SQLite file or a PostgreSQL URL."""
+    return settings.db
 
 
 @pytest.fixture
-def workspace(db: Path) -> dict[str, Any]:
+def workspace(db: str) -> dict[str, Any]:
     created: dict[str, Any] = cli(db, "workspaces", "create", "e2e")
     return created
 
 
 @pytest.fixture
-def server(db: Path, workspace: dict[str, Any]) -> Iterator[Server]:
-    running = Server(db)
+def server(db: str, tmp_path: Path, workspace: dict[str, Any]) -> Iterator[Server]:
+    running = Server(db, log=tmp_path / "server.log")
     yield running
     running.stop()
 
@@ -72,8 +74,8 @@ def test_documented_curl_example_unchanged_but_host_and_key(
     assert body["errors"][0]["reason"] == "Missing required field: currency"
 
 
-def test_first_serve_on_empty_database_creates_a_key(tmp_path: Path) -> None:
-    server = Server(tmp_path / "empty.db")
+def test_first_serve_on_empty_database_creates_a_key(db: str, tmp_path: Path) -> None:
+    server = Server(db, log=tmp_path / "server.log")
     try:
         match = re.search(r"fk_rw_[0-9A-Za-z]{32}", server.output())
         assert match, server.output()
@@ -83,7 +85,7 @@ def test_first_serve_on_empty_database_creates_a_key(tmp_path: Path) -> None:
 
 
 def test_cli_keys_and_revocation_on_a_running_server(
-    server: Server, db: Path, workspace: dict[str, Any]
+    server: Server, db: str, workspace: dict[str, Any]
 ) -> None:
     ws = workspace["workspace_id"]
     read_only = cli(db, "keys", "create", "--workspace", ws, "--read-only")
@@ -100,8 +102,10 @@ def test_cli_keys_and_revocation_on_a_running_server(
     assert [k["revoked_at"] is not None for k in listed] == [True, False, True]
 
 
-def test_two_workers_share_one_database(db: Path, workspace: dict[str, Any]) -> None:
-    server = Server(db, workers=2)
+def test_two_workers_share_one_database(
+    db: str, tmp_path: Path, workspace: dict[str, Any], settings: Settings
+) -> None:
+    server = Server(db, workers=2, log=tmp_path / "server.log")
     try:
         with ThreadPoolExecutor(4) as pool:
             results = list(
@@ -112,5 +116,4 @@ def test_two_workers_share_one_database(db: Path, workspace: dict[str, Any]) -> 
         assert len(set(ids)) == 2000
     finally:
         server.stop()
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM events").fetchone() == (2000,)
+    assert count_events(settings) == 2000
