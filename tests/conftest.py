@@ -146,6 +146,13 @@ def dump_database(settings: Settings) -> str:
         )
 
 
+def server_env(settings: Settings) -> dict[str, str]:
+    """The environment a ``flokit serve`` process needs beyond ``--db`` for these settings."""
+    if settings.redis_url is None:
+        return {}
+    return {"FLOKIT_REDIS_URL": settings.redis_url, "FLOKIT_REDIS_PREFIX": settings.redis_prefix}
+
+
 def count_events(settings: Settings) -> int:
     """How many events the settings' database holds, read directly (not through the API)."""
     if settings.postgres_url is None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from conftest import event
+from flokit.settings import Settings
+
+from backends import ALL_BACKENDS
+from conftest import count_events, event, server_env
 from crash import run_crash
 from server import Server, cli
 
@@ -32,11 +35,12 @@ def test_kill_9_loses_no_acknowledged_event_and_resending_duplicates_nothing(
     assert report.integrity == "ok"
 
 
-def test_twenty_identical_requests_across_two_workers_store_once(tmp_path: Path) -> None:
-    db = tmp_path / "burst.db"
-    key = cli(db, "workspaces", "create", "w")["api_key"]
+def test_twenty_identical_requests_across_two_workers_store_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    key = cli(settings.db, "workspaces", "create", "w")["api_key"]
     body = json.dumps({"events": [event(user_id=f"u{i}") for i in range(500)]}).encode()
-    server = Server(db, workers=2)
+    server = Server(settings.db, workers=2, log=tmp_path / "server.log")
     try:
 
         def post(_: int) -> httpx.Response:
@@ -54,21 +58,20 @@ def test_twenty_identical_requests_across_two_workers_store_once(tmp_path: Path)
     ok = [a for a in answers if a.status_code == 200]
     assert ok and all(a.status_code in (200, 409) for a in answers)
     assert len({a.content for a in ok}) == 1
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM events").fetchone() == (500,)
+    assert count_events(settings) == 500
 
 
-def test_replay_survives_a_restart(tmp_path: Path) -> None:
-    db = tmp_path / "restart.db"
+def test_replay_survives_a_restart(settings: Settings, tmp_path: Path) -> None:
+    db, log = settings.db, tmp_path / "server.log"
     key = cli(db, "workspaces", "create", "w")["api_key"]
     body = json.dumps({"events": [event(), event(timestamp=None)]}).encode()
     sent = headers(key, **{"Idempotency-Key": "across-restart"})
-    server = Server(db)
+    server = Server(db, log=log)
     try:
         first = httpx.post(f"{server.url}/v1/batch/events", content=body, headers=sent)
     finally:
         server.stop()
-    server = Server(db)
+    server = Server(db, log=log)
     try:
         again = httpx.post(f"{server.url}/v1/batch/events", content=body, headers=sent)
     finally:
@@ -77,12 +80,13 @@ def test_replay_survives_a_restart(tmp_path: Path) -> None:
     assert again.content == first.content and again.headers["Idempotent-Replayed"] == "true"
 
 
-def test_limit_is_exact_across_two_workers(tmp_path: Path) -> None:
-    db = tmp_path / "limits.db"
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_limit_is_exact_across_two_workers(settings: Settings, tmp_path: Path) -> None:
+    db = settings.db
     busy = cli(db, "workspaces", "create", "busy")["api_key"]
     quiet = cli(db, "workspaces", "create", "quiet")["api_key"]
     body = json.dumps({"events": [event()]}).encode()
-    server = Server(db, workers=2)
+    server = Server(db, workers=2, log=tmp_path / "server.log", env=server_env(settings))
     try:
 
         def post(key: str) -> int:
