@@ -26,6 +26,7 @@ from server import Server, cli
 @dataclass
 class Cluster:
     db: str
+    workspace_id: str
     key: str
     nodes: list[Server]
 
@@ -60,7 +61,7 @@ class Cluster:
 def start_cluster(
     fresh_postgres: str, redis_keys: str, tmp_path: Path, **env: str
 ) -> Iterator[Cluster]:
-    key = cli(fresh_postgres, "workspaces", "create", "nodes")["api_key"]
+    created = cli(fresh_postgres, "workspaces", "create", "nodes")
     node_env = {
         "FLOKIT_REDIS_URL": REDIS_URL,
         "FLOKIT_REDIS_PREFIX": redis_keys,
@@ -74,7 +75,7 @@ def start_cluster(
     with ThreadPoolExecutor(3) as pool:  # started at once: migrations race and must not trip
         nodes = list(pool.map(start, range(3)))
     try:
-        yield Cluster(fresh_postgres, key, nodes)
+        yield Cluster(fresh_postgres, created["workspace_id"], created["api_key"], nodes)
     finally:
         for node in nodes:
             node.stop()
@@ -205,3 +206,27 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition never held"
         time.sleep(0.01)
+
+
+def test_a_revoked_or_rotated_key_is_refused_on_the_next_request_on_every_node(
+    cluster: Cluster,
+) -> None:
+    workspace = cli(cluster.db, "keys", "list", "--workspace", cluster.workspace_id)
+    assert len(workspace) == 1
+    spare = cli(cluster.db, "keys", "create", "--workspace", cluster.workspace_id)
+    assert all(post_as(cluster, node, spare["api_key"]) == 200 for node in range(3))
+    cli(cluster.db, "keys", "revoke", spare["key_id"], json_output=False)
+    assert [post_as(cluster, node, spare["api_key"]) for node in range(3)] == [401] * 3
+    rotated = cli(cluster.db, "keys", "rotate", workspace[0]["key_id"])
+    assert [post_as(cluster, node, cluster.key) for node in range(3)] == [401] * 3
+    assert [post_as(cluster, node, rotated["api_key"]) for node in range(3)] == [200] * 3
+
+
+def post_as(cluster: Cluster, node: int, key: str) -> int:
+    answer = httpx.post(
+        f"{cluster.nodes[node].url}/v1/batch/events",
+        json={"events": [event()]},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
+    return answer.status_code
