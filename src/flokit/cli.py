@@ -20,7 +20,7 @@ from flokit.imports.client import ImportClient, ImportFailed, summary
 from flokit.model import ApiKey, IssuedKey, KeyKind, Workspace
 from flokit.settings import Settings
 from flokit.store import Store, open_store
-from flokit.store.contract import BackendUnreachable, SchemaTooNew
+from flokit.store.contract import BackendUnreachable, SchemaMismatch
 from flokit.timestamps import format_iso
 
 app = typer.Typer(
@@ -61,7 +61,7 @@ def _store(db: str | None, *, migrate: bool = True) -> Iterator[Store]:
     one error line and exit status 1, never a traceback."""
     try:
         store = open_store(Settings.from_env(db=db), migrate=migrate)
-    except (BackendUnreachable, SchemaTooNew) as exc:
+    except (BackendUnreachable, SchemaMismatch) as exc:
         raise _fail(str(exc)) from None
     try:
         yield store

@@ -43,8 +43,16 @@ class BackendUnreachable(RuntimeError):
     which and where (the CLI prints it and exits non-zero, without a traceback)."""
 
 
-class SchemaTooNew(RuntimeError):
+class SchemaMismatch(RuntimeError):
+    """The database's schema is not the one this FloKit works with; the message says why."""
+
+
+class SchemaTooNew(SchemaMismatch):
     """The database was migrated by a newer FloKit than this one; refuse to touch it."""
+
+
+class SchemaOutOfDate(SchemaMismatch):
+    """The database is not migrated to this FloKit's schema, and migrating was not asked for."""
 
 
 class Pending(Protocol[T_co]):

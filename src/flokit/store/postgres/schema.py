@@ -15,7 +15,7 @@ from importlib import resources
 import psycopg
 from psycopg.rows import TupleRow
 
-from flokit.store.contract import SchemaTooNew
+from flokit.store.contract import SchemaOutOfDate, SchemaTooNew
 from flokit.store.postgres.connections import connect
 
 #: The advisory lock key migrations hold (any constant; this is "flokit" in ASCII).
@@ -55,10 +55,6 @@ def current_version(conn: psycopg.Connection[TupleRow]) -> int:
         return 0
     version = conn.execute("SELECT coalesce(max(version), 0) FROM flokit_schema").fetchone()
     return int(version[0]) if version else 0
-
-
-class SchemaOutOfDate(RuntimeError):
-    """The database is not migrated to this FloKit's schema, and migrating was not asked for."""
 
 
 def check_schema(conn: psycopg.Connection[TupleRow]) -> int:
