@@ -7,14 +7,13 @@ buckets and in-flight markers in the same database, through the store's connecti
 from __future__ import annotations
 
 from flokit.store.postgres.limits import PgInFlight, PgLimiter
-from flokit.store.postgres.schema import SchemaOutOfDate, check_schema, latest_version, migrate
+from flokit.store.postgres.schema import check_schema, latest_version, migrate
 from flokit.store.postgres.store import PostgresStore
 
 __all__ = [
     "PgInFlight",
     "PgLimiter",
     "PostgresStore",
-    "SchemaOutOfDate",
     "check_schema",
     "latest_version",
     "migrate",
