@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import operator
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,7 @@ import msgspec
 from flokit.model import EventQuery, StoredEvent, ValidEvent
 from flokit.pipeline.duplicates import Keys, duplicate_keys
 from flokit.pipeline.duplicates import originals as find_originals
+from flokit.store.queries import event_filters
 
 _COLUMNS = (
     "seq, event_id, event, user_id, anonymous_id, timestamp_us, received_us, properties, insert_id"
@@ -217,28 +218,9 @@ def prune_expired(conn: sqlite3.Connection, now_us: int, limit: int = 5000) -> i
 
 def query_events(conn: sqlite3.Connection, query: EventQuery) -> list[StoredEvent]:
     """Up to ``query.limit`` events, newest received first (by ``seq``), matching the filters."""
-    where, args = _where(query)
+    where, args = event_filters(query, "?")
     sql = f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY seq DESC LIMIT ?"
     return [StoredEvent(*row) for row in conn.execute(sql, (*args, query.limit))]
-
-
-def _where(query: EventQuery) -> tuple[str, list[object]]:
-    clauses: list[str] = ["workspace_id = ?"]
-    args: list[object] = [query.workspace_id]
-    for clause, value in _filters(query):
-        if value is not None:
-            clauses.append(clause)
-            args.append(value)
-    return " AND ".join(clauses), args
-
-
-def _filters(query: EventQuery) -> Iterator[tuple[str, object]]:
-    yield "seq < ?", query.before_seq
-    yield "event = ?", query.event
-    yield "user_id = ?", query.user_id
-    yield "anonymous_id = ?", query.anonymous_id
-    yield "timestamp_us >= ?", query.since_us
-    yield "timestamp_us < ?", query.until_us
 
 
 def get_event(conn: sqlite3.Connection, workspace_id: int, event_id: str) -> StoredEvent | None:

@@ -8,7 +8,7 @@ two batches that share keys wait for each other instead of deadlocking.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from flokit.model import EventQuery, StoredEvent, ValidEvent
 from flokit.pipeline.duplicates import Keys, duplicate_keys
 from flokit.pipeline.duplicates import originals as find_originals
 from flokit.store.postgres.connections import Connection
+from flokit.store.queries import event_filters
 
 _COLUMNS = (
     "seq, event_id, event, user_id, anonymous_id, timestamp_us, received_us, properties, insert_id"
@@ -184,28 +185,9 @@ def prune_expired(conn: Connection, now_us: int, limit: int = PRUNE_LIMIT) -> in
 
 def query_events(conn: Connection, query: EventQuery) -> list[StoredEvent]:
     """Up to ``query.limit`` events, newest received first (by ``seq``), matching the filters."""
-    where, args = _where(query)
+    where, args = event_filters(query, "%s")
     sql = f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY seq DESC LIMIT %s"
     return [_event(row) for row in conn.execute(sql, (*args, query.limit))]
-
-
-def _where(query: EventQuery) -> tuple[str, list[object]]:
-    clauses: list[str] = ["workspace_id = %s"]
-    args: list[object] = [query.workspace_id]
-    for clause, value in _filters(query):
-        if value is not None:
-            clauses.append(clause)
-            args.append(value)
-    return " AND ".join(clauses), args
-
-
-def _filters(query: EventQuery) -> Iterator[tuple[str, object]]:
-    yield "seq < %s", query.before_seq
-    yield "event = %s", query.event
-    yield "user_id = %s", query.user_id
-    yield "anonymous_id = %s", query.anonymous_id
-    yield "timestamp_us >= %s", query.since_us
-    yield "timestamp_us < %s", query.until_us
 
 
 def get_event(conn: Connection, workspace_id: int, event_id: str) -> StoredEvent | None:

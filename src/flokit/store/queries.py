@@ -1,0 +1,28 @@
+"""SQL both backends share: the filters of an event page, in either driver's placeholders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flokit.model import EventQuery
+
+
+def event_filters(query: EventQuery, mark: str) -> tuple[str, list[object]]:
+    """The ``WHERE`` clause of ``query``'s page and its arguments; ``mark`` is the driver's
+    placeholder (``?`` for sqlite3, ``%s`` for psycopg)."""
+    clauses = [f"workspace_id = {mark}"]
+    args: list[object] = [query.workspace_id]
+    for condition, value in _conditions(query):
+        if value is not None:
+            clauses.append(f"{condition} {mark}")
+            args.append(value)
+    return " AND ".join(clauses), args
+
+
+def _conditions(query: EventQuery) -> Iterator[tuple[str, object]]:
+    yield "seq <", query.before_seq
+    yield "event =", query.event
+    yield "user_id =", query.user_id
+    yield "anonymous_id =", query.anonymous_id
+    yield "timestamp_us >=", query.since_us
+    yield "timestamp_us <", query.until_us
