@@ -376,13 +376,11 @@ def _live_key(conn: sqlite3.Connection, key_id: str) -> ApiKey | None:
 def _insert_key(
     conn: sqlite3.Connection, workspace_id: int, workspace_public_id: str, kind: KeyKind
 ) -> IssuedKey:
-    secret = keygen.new_secret(kind)
-    key = ApiKey(
-        keygen.new_public_id("key_"), workspace_id, workspace_public_id, kind, _now_us(), None
-    )
+    issued, key_hash = keygen.issue(workspace_id, workspace_public_id, kind)
+    key = issued.key
     conn.execute(
         "INSERT INTO api_keys (key_id, workspace_id, key_hash, kind, created_us)"
         " VALUES (?, ?, ?, ?, ?)",
-        (key.key_id, workspace_id, keygen.hash_secret(secret), kind.value, key.created_us),
+        (key.key_id, workspace_id, key_hash, kind.value, key.created_us),
     )
-    return IssuedKey(key, secret)
+    return issued

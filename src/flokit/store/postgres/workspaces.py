@@ -93,13 +93,11 @@ def rotate_key(conn: Connection, key_id: str) -> IssuedKey | None:
 def insert_key(
     conn: Connection, workspace_id: int, workspace_public_id: str, kind: KeyKind
 ) -> IssuedKey:
-    secret = keygen.new_secret(kind)
-    key = ApiKey(
-        keygen.new_public_id("key_"), workspace_id, workspace_public_id, kind, _now_us(), None
-    )
+    issued, key_hash = keygen.issue(workspace_id, workspace_public_id, kind)
+    key = issued.key
     conn.execute(
         "INSERT INTO api_keys (key_id, workspace_id, key_hash, kind, created_us)"
         " VALUES (%s, %s, %s, %s, %s)",
-        (key.key_id, workspace_id, keygen.hash_secret(secret), kind.value, key.created_us),
+        (key.key_id, workspace_id, key_hash, kind.value, key.created_us),
     )
-    return IssuedKey(key, secret)
+    return issued
