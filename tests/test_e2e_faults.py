@@ -93,11 +93,6 @@ def test_redis_unreachable_at_start_is_one_line(fresh_postgres: str) -> None:
     assert "Redis" in line and f"127.0.0.1:{port}" in line, line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.serve bootstraps the default workspace (and prints its key) before "
-    "_check_redis refuses: a refused start changes the database and prints three lines",
-)
 def test_redis_unreachable_at_start_leaves_an_empty_database_untouched(
     fresh_postgres: str,
 ) -> None:

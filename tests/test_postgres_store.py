@@ -31,12 +31,11 @@ from flokit.model import (
     Workspace,
 )
 from flokit.pipeline.duplicates import duplicate_keys
-from flokit.store.contract import BackendUnreachable, ImportUpdate, SchemaTooNew
+from flokit.store.contract import BackendUnreachable, ImportUpdate, SchemaOutOfDate, SchemaTooNew
 from flokit.store.postgres import (
     PgInFlight,
     PgLimiter,
     PostgresStore,
-    SchemaOutOfDate,
     latest_version,
     migrate,
 )

@@ -97,10 +97,10 @@ def serve(
     """Serve the Events API. On an empty database, first creates a `default` workspace and
     prints its read-write key (shown once). PostgreSQL migrations are applied first."""
     settings = Settings.from_env(host=host, port=port, db=db, redis_url=redis, workers=workers)
+    _check_redis(settings)  # before anything is written: a refused start changes nothing
     with _store(settings.db) as store:
         if store.count_workspaces() == 0:
             _bootstrap(store)
-    _check_redis(settings)
     os.environ.update(settings.as_env())  # worker processes rebuild the same settings
     uvicorn.run(
         "flokit.app:create_app",

@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from flokit.errors import FloKitError
 from flokit.model import ImportRecord
 from flokit.store.contract import ImportStore
 
@@ -52,7 +53,10 @@ class ImportRunner:
         while not self._stop.is_set():
             try:
                 record = self._claim()
-            except Exception:  # the store is closing or unreachable: try again later
+            except FloKitError as exc:  # the store is closing or unreachable: try again later
+                log.warning("claiming an import failed: %s", exc)
+                record = None
+            except Exception:
                 log.exception("claiming an import failed")
                 record = None
             if record is None:
