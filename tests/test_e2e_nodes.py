@@ -62,15 +62,11 @@ def start_cluster(
     fresh_postgres: str, redis_keys: str, tmp_path: Path, **env: str
 ) -> Iterator[Cluster]:
     created = cli(fresh_postgres, "workspaces", "create", "nodes")
-    node_env = {
-        "FLOKIT_REDIS_URL": REDIS_URL,
-        "FLOKIT_REDIS_PREFIX": redis_keys,
-        "FLOKIT_IMPORTS_DIR": str(tmp_path / "imports"),  # shared by the nodes
-        **env,
-    }
+    node_env = {"FLOKIT_REDIS_URL": REDIS_URL, "FLOKIT_REDIS_PREFIX": redis_keys, **env}
 
     def start(n: int) -> Server:
-        return Server(fresh_postgres, log=tmp_path / f"node{n}.log", env=node_env)
+        own = {"FLOKIT_IMPORTS_DIR": str(tmp_path / f"imports{n}")}  # nodes share no disk
+        return Server(fresh_postgres, log=tmp_path / f"node{n}.log", env={**node_env, **own})
 
     with ThreadPoolExecutor(3) as pool:  # started at once: migrations race and must not trip
         nodes = list(pool.map(start, range(3)))
@@ -178,8 +174,10 @@ def test_kill_one_node_mid_load_and_resend_through_the_others(cluster: Cluster) 
 def test_an_import_whose_node_dies_is_resumed_by_another(
     fresh_postgres: str, redis_keys: str, tmp_path: Path
 ) -> None:
+    """Each node has a disk of its own: the node that resumes has neither the upload (unless
+    it received it) nor the sorted files, and fetches and validates again what it lacks."""
     data = tmp_path / "big.csv"
-    valid = write_csv(data, 200_000, bad_every=100)
+    valid = write_csv(data, 200_000, bad_every=100)  # over 8 MiB: validated in two shares
     env = {"FLOKIT_IMPORT_STALE_SECONDS": "1", "FLOKIT_RATE_LIMITS": "false"}
     with start_cluster(fresh_postgres, redis_keys, tmp_path, **env) as cluster:
         url = cluster.nodes[0].url
@@ -190,9 +188,24 @@ def test_an_import_whose_node_dies_is_resumed_by_another(
         survivor = next(n for n in cluster.nodes if n is not owner)
         assert job["status"] == "running" and 0 < job["accepted"] < valid, job
         final = wait_done_at(survivor.url, cluster.auth, import_id)
-        assert (final["status"], final["accepted"], final["rejected"]) == ("completed", valid, 2000)
+        assert (final["status"], final["accepted"], final["rejected"]) == (
+            "completed",
+            valid,
+            2000,
+        ), final
         stored = cluster.event_ids(cluster.nodes.index(survivor), page=1000)
         assert len(stored) == len(set(stored)) == valid
+        assert kept_upload_chunks(cluster.db, import_id) == 0  # forgotten at the end
+
+
+def kept_upload_chunks(db: str, import_id: str) -> int:
+    import psycopg
+
+    with psycopg.connect(db) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM import_files WHERE import_id = %s", (import_id,)
+        ).fetchone()
+    return int(row[0]) if row else -1
 
 
 def wait_done_at(url: str, auth: dict[str, str], import_id: str) -> dict[str, Any]:

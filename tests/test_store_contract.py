@@ -5,8 +5,11 @@ workspaces, import jobs. What a backend does beyond the contract is tested besid
 from __future__ import annotations
 
 import asyncio
+import random
+import tracemalloc
 from collections.abc import Coroutine
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -301,3 +304,69 @@ def test_slices_queued_ahead_commit_in_order_and_a_gap_is_refused(
     assert after is not None
     assert (after.stored_ts, after.stored_row, after.accepted, after.duplicates) == (11, 3, 3, 1)
     assert sorted(stored_ids(store, ws)) == [evt(1), evt(2)]  # the refused slice left nothing
+
+
+# -- import uploads --------------------------------------------------------------------------
+
+MIB = 1 << 20
+
+
+def upload_at(path: Path, size: int) -> bytes:
+    """A file of ``size`` random bytes at ``path`` (its folder made): what a node received."""
+    data = random.Random(size).randbytes(size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return data
+
+
+def test_a_kept_upload_is_restored_byte_for_byte_where_it_is(store: Store, tmp_path: Path) -> None:
+    here = tmp_path / "node1" / "imp_k.csv"
+    data = upload_at(here, 2 * MIB + 123)  # chunks of 1 MiB, the last one short
+    run(store.keep_import_file("imp_k", here))
+    assert store.restore_import_file("imp_k", here) and here.read_bytes() == data
+
+
+def test_a_node_without_the_upload_fetches_it_whole(store: Store, tmp_path: Path) -> None:
+    """What a node with an empty imports directory gets: the kept file, byte for byte, from a
+    store several machines share; from SQLite, whose processes all see the one directory the
+    upload was received in, nothing (there is nowhere else it could be)."""
+    data = upload_at(tmp_path / "node1" / "imp_k.csv", 3 * MIB)
+    run(store.keep_import_file("imp_k", tmp_path / "node1" / "imp_k.csv"))
+    elsewhere = tmp_path / "node2" / "imp_k.csv"
+    elsewhere.parent.mkdir()
+    shared_by_machines = store.backend != "sqlite"
+    assert store.restore_import_file("imp_k", elsewhere) is shared_by_machines
+    if shared_by_machines:
+        assert elsewhere.read_bytes() == data
+    assert [p.name for p in elsewhere.parent.iterdir()] == ["imp_k.csv"] * shared_by_machines
+
+
+def test_a_forgotten_upload_is_fetched_nowhere(store: Store, tmp_path: Path) -> None:
+    kept = {name: upload_at(tmp_path / "node1" / f"{name}.csv", MIB + 1) for name in ("a", "b")}
+    for name in kept:
+        run(store.keep_import_file(f"imp_{name}", tmp_path / "node1" / f"{name}.csv"))
+    store.forget_import_file("imp_a")
+    store.forget_import_file("imp_a")  # again: nothing left to forget is no error
+    node2 = tmp_path / "node2"
+    node2.mkdir()
+    assert not store.restore_import_file("imp_a", node2 / "a.csv")
+    assert list(node2.iterdir()) == []  # not even part of it
+    if store.backend != "sqlite":  # the other import's upload is still kept
+        assert store.restore_import_file("imp_b", node2 / "b.csv")
+        assert (node2 / "b.csv").read_bytes() == kept["b"]
+
+
+def test_keeping_and_fetching_an_upload_never_hold_it_in_memory(
+    store: Store, tmp_path: Path
+) -> None:
+    size = 24 * MIB
+    upload_at(tmp_path / "node1" / "imp_m.csv", size)
+    tracemalloc.start()
+    try:
+        run(store.keep_import_file("imp_m", tmp_path / "node1" / "imp_m.csv"))
+        (tmp_path / "node2").mkdir()
+        store.restore_import_file("imp_m", tmp_path / "node2" / "imp_m.csv")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < size // 4, peak

@@ -19,6 +19,7 @@ from flokit.errors import FloKitError
 from flokit.gcpolicy import collect_cycles_rarely
 from flokit.http import RequestMiddleware, handle_flokit_error, handle_http_exception
 from flokit.imports.job import ImportJob, ImportPaths
+from flokit.imports.leftovers import remove_ended
 from flokit.imports.runner import ImportRunner
 from flokit.metrics import Metrics
 from flokit.model import ImportRecord
@@ -116,7 +117,13 @@ def _services(
         job = ImportJob(record, store, settings, ingestor.ids, paths, clock)
         job.run()
 
-    runner = ImportRunner(store, run_job, clock, stale_s=settings.import_stale_seconds)
+    runner = ImportRunner(
+        store,
+        run_job,
+        clock,
+        stale_s=settings.import_stale_seconds,
+        tidy=lambda: remove_ended(paths, store),
+    )
     return Services(settings, store, ingestor, Metrics(), clock, limiter, in_flight, runner, paths)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +26,7 @@ from flokit.pipeline.auth import authenticate, require_write
 from flokit.services import Services, services
 from flokit.timestamps import format_iso
 
+log = logging.getLogger("flokit.imports")
 #: Imports on one page of the list (each carries up to 100 row errors).
 LIST_LIMIT = 100
 #: The creation time and id of the last import shown.
@@ -75,7 +78,7 @@ async def create_import(request: Request) -> Response:
         raise InvalidRequest(str(exc), field="file") from None
     same = None if dry_run else await svc.store.find_same_file(key.workspace_id, received.sha256)
     record = _new_record(key, import_id, received, file_name, dry_run, same, svc.now_us())
-    await svc.store.create_import(record)
+    await _record_import(svc, record, received)
     body = import_json(record)
     if same is not None:
         received.path.unlink(missing_ok=True)
@@ -83,6 +86,31 @@ async def create_import(request: Request) -> Response:
         return json_response(body, 200)
     svc.imports.wake()
     return json_response(body, 202, {"Location": f"/v1/imports/{import_id}"})
+
+
+async def _record_import(svc: Services, record: ImportRecord, received: Received) -> None:
+    """Keep the upload where any node can get it, then record the import, which queues its
+    job (one that repeats an imported file is done at once and keeps nothing). If either
+    fails, the upload goes, here and, as far as the store can tell, where it was kept."""
+    keep = record.duplicate_of is None
+    try:
+        if keep:
+            await svc.store.keep_import_file(record.id, received.path)
+        await svc.store.create_import(record)
+    except Exception:
+        received.path.unlink(missing_ok=True)
+        if keep:
+            await _forget_quietly(svc, record.id)
+        raise
+
+
+async def _forget_quietly(svc: Services, import_id: str) -> None:
+    """Forget a kept upload of an import never recorded; a store that cannot (the reason the
+    import failed, likely) leaves it behind, logged."""
+    try:
+        await asyncio.to_thread(svc.store.forget_import_file, import_id)
+    except Exception:
+        log.exception("import %s: its upload could not be forgotten", import_id)
 
 
 def _new_record(

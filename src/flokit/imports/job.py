@@ -1,10 +1,15 @@
 """One import job: validate every row into staging files, then store them in timestamp order.
 
-Validate phase (``validation.py``): rows are checked by the API's validator, in two processes
+Validate phase (``validation.py``): rows are checked by the API's validator, in two shares
 for large files, each writing its valid events to a file sorted by (timestamp, row) (``runs.py``;
 rebuilt from the upload if the process dies in this phase). Store phase: the shares are merged
 as they are read and each slice is committed together with the job's resume point, so a restart
 continues exactly where the last commit ended: nothing lost, nothing stored twice.
+
+A node that claims a job in the store phase without its sorted files (another node validated
+it) fetches the upload from the store and validates it again. Validation is deterministic for
+that: the shares depend only on the file and the settings, the time bound is the import's
+creation, so the sorted files come out the same and the committed resume point still applies.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import Any
 from flokit.imports.runs import Staged, merged
 from flokit.imports.upload import inspect
 from flokit.imports.validation import (
+    Merged,
     ShareResult,
     ShareTask,
     merge,
@@ -69,6 +75,11 @@ class ImportPaths:
     def upload(self, import_id: str) -> Path:
         return self.root / f"{import_id}.csv"
 
+    def working_files(self, import_id: str) -> list[Path]:
+        """Every file of the import but its errors file (served after the job ended)."""
+        errors = self.errors(import_id)
+        return [path for path in self.root.glob(f"{import_id}.*") if path != errors]
+
     def shares(self, import_id: str) -> Path:
         """How the staged rows are split: each share's first file row less one (JSON)."""
         return self.root / f"{import_id}.shares.json"
@@ -103,64 +114,67 @@ class ImportJob:
     def run(self) -> None:
         record = self.record
         try:
-            if record.phase == "validate":
+            if record.phase == "validate" or not self._staged_here():
                 self._validate()
             if record.dry_run:
                 self._count_duplicates()
             else:
                 self._store()
             self._update(status="completed", phase="done", finished_us=self.now_us())
-            self._clean_up()
         except Exception as exc:  # a job must end failed with its reason, never stay running
             log.exception("import %s failed", record.id)
             self._update(
                 status="failed", failure=f"{type(exc).__name__}: {exc}", finished_us=self.now_us()
             )
+        self._clean_up()  # only once the end is recorded: until then, the job may resume
 
     def _update(self, **changes: Any) -> None:
         update = ImportUpdate(heartbeat_us=self.now_us(), **changes)
         self.store.update_import(self.record.id, update)
 
     def _clean_up(self) -> None:
-        self.paths.upload(self.record.id).unlink(missing_ok=True)
-        self.paths.shares(self.record.id).unlink(missing_ok=True)
-        for leftover in self.paths.root.glob(f"{self.record.id}.*.[0-9]"):
-            leftover.unlink()
+        """Remove the job's files here, and what the store kept of its upload elsewhere. A
+        store that cannot forget it now leaves it behind: the job's outcome is recorded."""
+        for path in self.paths.working_files(self.record.id):
+            path.unlink(missing_ok=True)
+        try:
+            self.store.forget_import_file(self.record.id)
+        except Exception:
+            log.exception("import %s: its upload could not be forgotten", self.record.id)
+
+    def _staged_here(self) -> bool:
+        """Whether this machine holds the validate phase's sorted files (a node that claims
+        a job another node validated does not)."""
+        shares = self.paths.shares(self.record.id)
+        if not shares.exists():
+            return False
+        count = len(json.loads(shares.read_text())["offsets"])
+        return all(self.paths.part(self.record.id, "sorted", i).exists() for i in range(count))
 
     # -- validate phase ----------------------------------------------------------------------
 
     def _validate(self) -> None:
+        """Check and sort every row; on a job already in the store phase (validated by another
+        node), only rebuild the sorted files: what the first validation recorded stays, and
+        so do the counts and resume point the store phase has committed since."""
         record, paths = self.record, self.paths
-        upload = paths.upload(record.id)
+        upload = self._upload_here()
         layout = inspect(upload)
-        parallel = upload.stat().st_size >= self.settings.import_parallel_min_bytes
-        shares = 2 if parallel and (os.cpu_count() or 1) >= 2 else 1
-        now_us = self.now_us()
-        tasks = [
-            ShareTask(
-                upload,
-                paths.part(record.id, "sorted", i),
-                paths.part(record.id, "errors", i),
-                paths.part(record.id, "runs", i),
-                i,
-                start,
-                end,
-                self.settings,
-                now_us,
-            )
-            for i, (start, end) in enumerate(split_rows(upload, shares))
-        ]
+        tasks = self._share_tasks(upload)
         started = time.monotonic()
         results = self._validate_shares(tasks)
         merged = merge(tasks, results, paths.errors(record.id), layout.header)
         _write_durably(paths.shares(record.id), json.dumps({"offsets": merged.offsets}))
         log.info(
-            "import %s: %d rows checked and sorted in %.1f s (%d processes)",
+            "import %s: %d rows checked and sorted in %.1f s (%d shares)",
             record.id,
             merged.rows,
             time.monotonic() - started,
-            shares,
+            len(tasks),
         )
+        if record.phase != "validate":
+            _check_same_outcome(record, merged)
+            return
         self._update(
             rows_total=merged.rows,
             rows_processed=merged.rows,
@@ -170,26 +184,65 @@ class ImportJob:
             accepted=merged.valid if record.dry_run else 0,
         )
 
+    def _upload_here(self) -> Path:
+        """The upload, on this machine: fetched from the store if another node received it."""
+        record, upload = self.record, self.paths.upload(self.record.id)
+        if not self.store.restore_import_file(record.id, upload):
+            raise FileNotFoundError(f"the upload of import {record.id} is nowhere to be found")
+        if (size := upload.stat().st_size) != record.file_bytes:
+            raise ValueError(f"the upload is {size} bytes, not the {record.file_bytes} received")
+        return upload
+
+    def _share_tasks(self, upload: Path) -> list[ShareTask]:
+        """The shares: how many depends on the file's size and the settings alone, and rows
+        are checked against the import's creation time, never this node's clock or cores, so
+        any node validating the file again sorts it the same (rows are placed by share)."""
+        record, paths = self.record, self.paths
+        shares = 2 if record.file_bytes >= self.settings.import_parallel_min_bytes else 1
+        return [
+            ShareTask(
+                upload,
+                paths.part(record.id, "sorted", i),
+                paths.part(record.id, "errors", i),
+                paths.part(record.id, "runs", i),
+                i,
+                start,
+                end,
+                self.settings,
+                record.created_us,
+            )
+            for i, (start, end) in enumerate(split_rows(upload, shares))
+        ]
+
     def _validate_shares(self, tasks: list[ShareTask]) -> list[ShareResult]:
-        """Run the shares, several in their own processes (one per core) or one in a thread,
-        reporting the rows read so far meanwhile."""
+        """Run the shares, in their own processes (as many as there are cores, up to one per
+        share) or one after another in a thread, reporting the rows read so far meanwhile."""
         pool: Executor
-        if len(tasks) > 1:
+        workers = min(len(tasks), os.cpu_count() or 1)
+        if workers > 1:
             context = multiprocessing.get_context("spawn")  # never fork a threaded server
             progress: Any = context.Array("q", len(tasks), lock=False)
             pool = ProcessPoolExecutor(
-                len(tasks), mp_context=context, initializer=start_worker, initargs=(progress,)
+                workers, mp_context=context, initializer=start_worker, initargs=(progress,)
             )
             run: Callable[[ShareTask], ShareResult] = validate_share
         else:
-            progress = [0]
+            progress = [0] * len(tasks)
             pool = ThreadPoolExecutor(1, thread_name_prefix="flokit-import-validate")
             run = functools.partial(validate_share, progress=progress)
         with pool:
             futures = [pool.submit(run, task) for task in tasks]
             while wait(futures, timeout=PROGRESS_S, return_when=ALL_COMPLETED).not_done:
-                self._update(rows_processed=min(progress))
+                self._report_progress(sum(progress))
             return [future.result() for future in futures]
+
+    def _report_progress(self, rows: int) -> None:
+        """Rows read so far, and proof of life. Validating again (store phase) changes nothing
+        the record shows: its rows were all processed the first time."""
+        if self.record.phase == "validate":
+            self._update(rows_processed=rows)
+        else:
+            self._update()
 
     # -- store phase -------------------------------------------------------------------------
 
@@ -270,6 +323,17 @@ class _SeenKeys:
 
     def add(self, keys: list[str]) -> None:
         self.conn.executemany("INSERT INTO seen VALUES (?)", ((key,) for key in keys))
+
+
+def _check_same_outcome(record: ImportRecord, merged: Merged) -> None:
+    """A validation again must find what the first one recorded, or the resume point would
+    point into other sorted files: nodes with other validation settings cannot resume it."""
+    found, recorded = (merged.rows, merged.rejected), (record.rows_total, record.rejected)
+    if found != recorded:
+        raise RuntimeError(
+            f"validating again found (rows, rejected) = {found}, not {recorded} as the first"
+            " time: do the nodes run with the same validation settings?"
+        )
 
 
 def _next_slice(rows: Iterator[Staged], last: list[int]) -> list[ValidEvent]:

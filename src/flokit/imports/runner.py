@@ -1,13 +1,15 @@
 """The import runner: one background thread per server process that claims and runs jobs.
 
 Jobs are claimed in the database, so with several workers each job runs once; a job whose
-process died (no heartbeat for ``stale_s``) is claimed again and resumes.
+process died (no heartbeat for ``stale_s``) is claimed again and resumes. While idle, the
+runner tidies up now and then (every ``tidy_s``): files of jobs that ended on another node.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from flokit.errors import FloKitError
@@ -28,9 +30,13 @@ class ImportRunner:
         *,
         stale_s: float,
         poll_s: float = 1.0,
+        tidy: Callable[[], object] | None = None,
+        tidy_s: float = 60.0,
     ) -> None:
         self.store, self.run_job, self.clock = store, run_job, clock
         self.stale_s, self.poll_s = stale_s, poll_s
+        self.tidy, self.tidy_s = tidy, tidy_s
+        self._tidied = -float("inf")  # time.monotonic() of the last tidy-up: none yet
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="flokit-imports", daemon=True)
@@ -60,11 +66,21 @@ class ImportRunner:
                 log.exception("claiming an import failed")
                 record = None
             if record is None:
+                self._tidy_now_and_then()
                 self._wake.wait(self.poll_s)
                 self._wake.clear()
                 continue
             log.info("import %s: running (phase %s)", record.id, record.phase)
             self.run_job(record)
+
+    def _tidy_now_and_then(self) -> None:
+        if self.tidy is None or time.monotonic() - self._tidied < self.tidy_s:
+            return
+        self._tidied = time.monotonic()
+        try:
+            self.tidy()
+        except Exception:  # the store is closing or unreachable: next time
+            log.exception("tidying import files failed")
 
     def _claim(self) -> ImportRecord | None:
         now = self.clock()

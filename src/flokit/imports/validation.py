@@ -52,7 +52,7 @@ class ShareTask:
     start: int  # byte range of this share's rows in the file
     end: int
     settings: Settings
-    now_us: int
+    now_us: int  # what "the future" is measured from: the import's creation, on every node
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Protocol, TypeVar
 
 from flokit.model import (
@@ -148,6 +149,21 @@ class ImportStore(Protocol):
         ...
 
     async def find_same_file(self, workspace_id: int, sha256: str) -> ImportRecord | None: ...
+
+    async def keep_import_file(self, import_id: str, path: Path) -> None:
+        """Keep the checked upload at ``path`` where any process that may claim the job can get
+        it, before the job is queued. Nothing to do where every process sees ``path`` (one
+        machine); a backend shared by several machines copies it in, streaming."""
+        ...
+
+    def restore_import_file(self, import_id: str, path: Path) -> bool:
+        """Make sure the upload is at ``path`` (fetching it if this process's machine lacks
+        it); False if it is nowhere to be had. The file appears whole or not at all."""
+        ...
+
+    def forget_import_file(self, import_id: str) -> None:
+        """The job ended (completed or failed): what ``keep_import_file`` kept may go."""
+        ...
 
     def has_claimable_import(self, stale_before_us: int) -> bool: ...
     def claim_import(self, now_us: int, stale_before_us: int) -> ImportRecord | None:

@@ -251,6 +251,15 @@ class SqliteStore:
     async def find_same_file(self, workspace_id: int, sha256: str) -> ImportRecord | None:
         return await self._read(lambda conn: sqlite_imports.same_file(conn, workspace_id, sha256))
 
+    async def keep_import_file(self, import_id: str, path: Path) -> None:
+        """Nothing to copy: every process of the one machine sees the imports directory."""
+
+    def restore_import_file(self, import_id: str, path: Path) -> bool:
+        return path.exists()  # nowhere else to fetch it from
+
+    def forget_import_file(self, import_id: str) -> None:
+        """Nothing was kept beyond the job's own files, which the job removes."""
+
     def load_import(self, import_id: str) -> ImportRecord | None:
         return sqlite_imports.get_by_id(self._reader(), import_id)
 

@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import psycopg
@@ -35,7 +36,7 @@ from flokit.model import (
 )
 from flokit.store.contract import ImportUpdate, Render, Resume
 from flokit.store.postgres import events as event_rows
-from flokit.store.postgres import imports, responses, workspaces
+from flokit.store.postgres import import_files, imports, responses, workspaces
 from flokit.store.postgres.connections import (
     Connection,
     connect,
@@ -266,6 +267,19 @@ class PostgresStore:
 
     async def find_same_file(self, workspace_id: int, sha256: str) -> ImportRecord | None:
         return await self._read(lambda conn: imports.same_file(conn, workspace_id, sha256))
+
+    async def keep_import_file(self, import_id: str, path: Path) -> None:
+        """Copy the upload in (one transaction, chunk by chunk), so any node can run the job."""
+        await self.run(lambda conn: import_files.keep(conn, import_id, path))
+
+    def restore_import_file(self, import_id: str, path: Path) -> bool:
+        """The upload at ``path``: this node's own copy if it has one, else fetched."""
+        if path.exists():
+            return True
+        return self.transact(lambda conn: import_files.fetch(conn, import_id, path), False)
+
+    def forget_import_file(self, import_id: str) -> None:
+        self.transact(lambda conn: import_files.forget(conn, import_id))
 
     def has_claimable_import(self, stale_before_us: int) -> bool:
         return self.transact(lambda conn: imports.claimable(conn, stale_before_us), False)
