@@ -40,6 +40,8 @@ bench: $(VENV)/.dev
 	cd bench && ../$(BIN)/python crash.py
 	cd bench && ../$(BIN)/python imports.py
 	cd bench && ../$(BIN)/python sdk.py
+	cd bench && ../$(BIN)/python drivers.py
+	cd bench && ../$(BIN)/python postgres.py
 
 clean:
 	rm -rf $(VENV) bench/out .pytest_cache .mypy_cache .ruff_cache .hypothesis
