@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 from flokit.model import EventQuery, StoredEvent, ValidEvent
@@ -21,12 +22,14 @@ from flokit.store.queries import event_filters
 _COLUMNS = (
     "seq, event_id, event, user_id, anonymous_id, timestamp_us, received_us, properties, insert_id"
 )
-_INSERT_EVENTS = (
-    "INSERT INTO events (workspace_id, event_id, event, user_id, anonymous_id, timestamp_us,"
-    " received_us, properties, insert_id)"
-    " SELECT %s, i, e, u, a, t, %s, p, n FROM unnest(%b::text[], %b::text[], %b::text[],"
-    " %b::text[], %b::bigint[], %b::text[], %b::text[]) AS r(i, e, u, a, t, p, n)"
+#: Events go in by binary COPY: less CPU on this side than building array parameters
+#: (sequential appends, alternated: 7.6 against 9.0 ms a 1,000-event batch; bench/drivers.py:
+#: 68.9k rows/s against 55.9k).
+_COPY_EVENTS = (
+    "COPY events (workspace_id, event_id, event, user_id, anonymous_id, timestamp_us,"
+    " received_us, properties, insert_id) FROM STDIN (FORMAT BINARY)"
 )
+_EVENT_TYPES = ["int8", "text", "text", "text", "text", "int8", "int8", "text", "text"]
 # An insert_id key that expired is free again (taken over in place); a transaction key's
 # expiry is NULL, so it never is. ON CONFLICT locks the row it did not take until commit.
 _CLAIM_KEYS = (
@@ -91,10 +94,19 @@ def insert_events(conn: Connection, batch: EventRows) -> list[str | None]:
     if len(keep) < len(ids):
         ids = [ids[i] for i in keep]
         columns = [[column[i] for i in keep] for column in columns]
-    conn.execute(
-        _INSERT_EVENTS,
-        (batch.workspace_id, batch.received_us, ids, *columns),
+    # Rows in the COPY's column order; the constants repeat (hence strict=False).
+    rows = zip(
+        repeat(batch.workspace_id),
+        ids,
+        *columns[:4],  # event, user_id, anonymous_id, timestamp_us
+        repeat(batch.received_us),
+        *columns[4:],  # properties, insert_id
+        strict=False,
     )
+    with conn.cursor().copy(_COPY_EVENTS) as copy:
+        copy.set_types(_EVENT_TYPES)
+        for row in rows:
+            copy.write_row(row)
     return originals
 
 
@@ -115,8 +127,10 @@ def claim_keys(conn: Connection, batch: EventRows) -> list[str | None]:
             break
         won = _claim(conn, batch, missing, owners)
         held.update((key, owners[key]) for key in won)
-        if lost := [key for key in missing if key not in won]:
-            taken.update(find_keys(conn, batch.workspace_id, lost))
+        lost = [key for key in missing if key not in won]
+        if not lost:  # nothing changed what repeats what: every key needed is now held
+            break
+        taken.update(find_keys(conn, batch.workspace_id, lost))
     _settle(conn, batch.workspace_id, held, owners)
     return originals
 
