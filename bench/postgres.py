@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import json
 import os
@@ -428,6 +429,23 @@ class TimedConnection:
         cursor = self.conn.execute(query, params, **kwargs)
         self.seconds[" ".join(str(query).split()[:3])] += time.perf_counter() - started
         return cursor
+
+    def cursor(self) -> TimedCursor:
+        return TimedCursor(self)
+
+
+class TimedCursor:
+    """A cursor whose COPY is timed as a whole (the events go in by COPY)."""
+
+    def __init__(self, timed: TimedConnection) -> None:
+        self.timed = timed
+
+    @contextlib.contextmanager
+    def copy(self, statement: str) -> Iterator[Any]:
+        started = time.perf_counter()
+        with self.timed.conn.cursor().copy(statement) as copy:
+            yield copy
+        self.timed.seconds[" ".join(statement.split()[:2])] += time.perf_counter() - started
 
 
 def anatomy(url: str, workspace_id: int, batches: list[list[ValidEvent]]) -> dict[str, float]:

@@ -122,6 +122,8 @@ def test_one_idempotency_key_racing_on_two_nodes_stores_once(cluster: Cluster) -
         assert len(bodies) == 1, answers  # a 200 on both nodes is the same answer
         replay = cluster.post(2, events, **{"Idempotency-Key": f"race-{round_}"})
         assert replay.headers["Idempotent-Replayed"] == "true" and replay.content in bodies
+        other = cluster.post(round_ % 3, batch_of(200, 1), **{"Idempotency-Key": f"race-{round_}"})
+        assert other.status_code == 422, other.text  # the key's body differs, on any node
     assert len(cluster.event_ids(2)) == 6 * 5
 
 
