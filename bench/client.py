@@ -1,6 +1,10 @@
 """Load generator (its own process): N connections post pre-encoded batches; prints JSON stats.
 
-Usage: python bench/client.py URL KEY FIRST_SEED COUNT CONNECTIONS
+Usage: python bench/client.py URL[,URL…] KEY FIRST_SEED COUNT CONNECTIONS [--handshake]
+
+Connection i posts to URL i mod n. With ``--handshake`` it prints ``ready`` once its batches
+are encoded and starts on a line from standard input, so the caller can start measuring CPU
+at the same moment.
 """
 
 from __future__ import annotations
@@ -15,24 +19,28 @@ from urllib.parse import urlsplit
 
 from workload import encoded_batch
 
+Result = tuple[float, int, int, int]  # seconds, status, stored, rejected
+
 
 def main() -> None:
-    url, key, first, count, connections = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6])
+    urls, key = sys.argv[1].split(","), sys.argv[2]
+    first, count, connections = map(int, sys.argv[3:6])
     bodies = [encoded_batch(seed) for seed in range(first, first + count)]  # before the clock
     work: queue.SimpleQueue[bytes] = queue.SimpleQueue()
     for body in bodies:
         work.put(body)
-    results: list[tuple[float, int, int, int]] = []
+    results: list[Result] = []
     lock = threading.Lock()
-    target = urlsplit(url)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
-    def worker() -> None:
-        conn = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
+    def worker(url: str) -> None:
+        target = urlsplit(url)
+        conn = http.client.HTTPConnection(target.hostname or "", target.port, timeout=120)
         while True:
             try:
                 body = work.get_nowait()
             except queue.Empty:
+                conn.close()
                 return
             started = time.perf_counter()
             conn.request("POST", "/v1/batch/events", body, headers)
@@ -43,29 +51,34 @@ def main() -> None:
             with lock:
                 results.append((elapsed, response.status, stored, payload.get("rejected", 0)))
 
-    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    threads = [
+        threading.Thread(target=worker, args=(urls[i % len(urls)],)) for i in range(connections)
+    ]
+    if "--handshake" in sys.argv[6:]:
+        print("ready", flush=True)
+        sys.stdin.readline()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    wall = time.perf_counter() - started
+    print(json.dumps(stats(results, time.perf_counter() - started, bodies)), flush=True)
+
+
+def stats(results: list[Result], wall: float, bodies: list[bytes]) -> dict[str, object]:
     latencies = sorted(r[0] for r in results)
-    print(
-        json.dumps(
-            {
-                "batches": len(results),
-                "statuses": sorted({r[1] for r in results}),
-                "stored": sum(r[2] for r in results),
-                "rejected": sum(r[3] for r in results),
-                "seconds": wall,
-                "events_per_s": sum(r[2] for r in results) / wall,
-                "p50_ms": latencies[len(latencies) // 2] * 1000,
-                "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-                "body_kb": round(sum(map(len, bodies)) / len(bodies) / 1024, 1),
-            }
-        )
-    )
+    stored = sum(r[2] for r in results)
+    return {
+        "batches": len(results),
+        "statuses": sorted({r[1] for r in results}),
+        "stored": stored,
+        "rejected": sum(r[3] for r in results),
+        "seconds": wall,
+        "events_per_s": stored / wall,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "body_kb": round(sum(map(len, bodies)) / len(bodies) / 1024, 1),
+    }
 
 
 if __name__ == "__main__":

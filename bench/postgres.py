@@ -36,10 +36,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import http.client
 import json
 import os
-import queue
 import secrets
 import shutil
 import statistics
@@ -52,7 +50,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
-from urllib.parse import urlsplit
 
 import psycopg
 import redis
@@ -67,7 +64,6 @@ from flokit.store.redis import RedisLimiter, connect_redis
 
 from common import HERE, OUT, WEEK_US, peak_rss_mb, valid_events
 from server import Server, cli
-from workload import encoded_batch
 
 PG = "postgresql://postgres@127.0.0.1:5432"
 REDIS = "redis://127.0.0.1:6379/0"
@@ -104,70 +100,6 @@ class Run:
         """CPU milliseconds ``group`` spent per batch stored."""
         batches_per_s = self.events_per_s * self.batches / max(self.stored, 1)
         return self.cores[group] / batches_per_s * 1000
-
-
-# -- the load generator (its own process) ---------------------------------------------------
-
-
-def client_main(argv: list[str]) -> None:
-    """``postgres.py client URL[,URL…] KEY FIRST_SEED COUNT CONNECTIONS``: connection i posts to
-    URL i mod n; prints ``ready``, waits for a line on stdin, runs, prints one JSON line."""
-    urls, key = argv[0].split(","), argv[1]
-    first, count, connections = map(int, argv[2:5])
-    bodies = [encoded_batch(seed) for seed in range(first, first + count)]  # before the clock
-    work: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-    for body in bodies:
-        work.put(body)
-    results: list[tuple[float, int, int, int]] = []
-    lock = threading.Lock()
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-
-    def worker(url: str) -> None:
-        target = urlsplit(url)
-        conn = http.client.HTTPConnection(target.hostname or "", target.port, timeout=120)
-        while True:
-            try:
-                body = work.get_nowait()
-            except queue.Empty:
-                conn.close()
-                return
-            started = time.perf_counter()
-            conn.request("POST", "/v1/batch/events", body, headers)
-            response = conn.getresponse()
-            payload = json.loads(response.read())
-            elapsed = time.perf_counter() - started
-            stored = payload.get("accepted", 0) - payload.get("duplicates", 0)
-            with lock:
-                results.append((elapsed, response.status, stored, payload.get("rejected", 0)))
-
-    threads = [
-        threading.Thread(target=worker, args=(urls[i % len(urls)],)) for i in range(connections)
-    ]
-    print("ready", flush=True)
-    sys.stdin.readline()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
-    latencies = sorted(r[0] for r in results)
-    stored = sum(r[2] for r in results)
-    print(
-        json.dumps(
-            {
-                "batches": len(results),
-                "statuses": sorted({r[1] for r in results}),
-                "stored": stored,
-                "rejected": sum(r[3] for r in results),
-                "seconds": wall,
-                "events_per_s": stored / wall,
-                "p50_ms": latencies[len(latencies) // 2] * 1000,
-                "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-            }
-        ),
-        flush=True,
-    )
 
 
 # -- CPU of processes, from /proc ------------------------------------------------------------
@@ -572,13 +504,13 @@ def served(
         client = subprocess.Popen(
             [
                 sys.executable,
-                str(Path(__file__).resolve()),
-                "client",
+                str(HERE / "client.py"),
                 ",".join(s.url for s in servers),
                 dbs.key,
                 str(first),
                 str(count),
                 str(CONNECTIONS),
+                "--handshake",
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -894,7 +826,4 @@ def summary(runs: dict[str, list[Run]], decision_ms: float, args: argparse.Names
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "client":
-        client_main(sys.argv[2:])
-    else:
-        main()
+    main()
