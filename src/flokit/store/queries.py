@@ -1,10 +1,16 @@
-"""SQL both backends share: the filters of an event page, in either driver's placeholders."""
+"""SQL both backends share: the import columns, and the filters of an event page in either
+driver's placeholders."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import fields
 
-from flokit.model import EventQuery
+from flokit.model import EventQuery, ImportRecord
+
+#: The ``imports`` table's columns: one per ``ImportRecord`` field, same names, same order.
+#: (What a job may change is what ``contract.ImportUpdate`` has fields for.)
+IMPORT_COLUMNS = [f.name for f in fields(ImportRecord)]
 
 
 def event_filters(query: EventQuery, mark: str) -> tuple[str, list[object]]:

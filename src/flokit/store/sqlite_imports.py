@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import fields
 from typing import Any
 
 import msgspec
 
 from flokit.model import ImportRecord
 from flokit.store import sqlite_events
+from flokit.store.queries import IMPORT_COLUMNS as COLUMNS
 
-COLUMNS = [f.name for f in fields(ImportRecord)]
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM imports"
-#: Fields a job may change; everything else is fixed when the import is created.
-MUTABLE = frozenset(COLUMNS) - {
-    "id",
-    "workspace_id",
-    "dry_run",
-    "file_sha256",
-    "file_bytes",
-    "file_name",
-    "created_us",
-}
 
 
 class ImportGap(RuntimeError):
@@ -48,9 +37,6 @@ def insert(conn: sqlite3.Connection, record: ImportRecord) -> None:
 
 
 def update(conn: sqlite3.Connection, import_id: str, changes: dict[str, Any]) -> None:
-    unknown = set(changes) - MUTABLE
-    if unknown:
-        raise ValueError(f"import fields {sorted(unknown)} cannot change")
     assignments = ", ".join(f"{name} = ?" for name in changes)
     values = [_column_value(name, value) for name, value in changes.items()]
     conn.execute(f"UPDATE imports SET {assignments} WHERE id = ?", (*values, import_id))

@@ -7,7 +7,6 @@ claim skips the rows another node is claiming (``FOR UPDATE SKIP LOCKED``) inste
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
 from typing import Any
 
 import msgspec
@@ -17,20 +16,10 @@ from flokit.model import ImportRecord
 from flokit.store.contract import Resume
 from flokit.store.postgres import events
 from flokit.store.postgres.connections import Connection
+from flokit.store.queries import IMPORT_COLUMNS as COLUMNS
 from flokit.store.sqlite_imports import ImportGap
 
-COLUMNS = [f.name for f in fields(ImportRecord)]
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM imports"
-#: Fields a job may change; everything else is fixed when the import is created.
-MUTABLE = frozenset(COLUMNS) - {
-    "id",
-    "workspace_id",
-    "dry_run",
-    "file_sha256",
-    "file_bytes",
-    "file_name",
-    "created_us",
-}
 _INSERT = f"INSERT INTO imports ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
 _CLAIMABLE = "status = 'queued' OR (status = 'running' AND heartbeat_us < %(stale)s)"
 _CLAIM = (
@@ -65,9 +54,6 @@ def insert(conn: Connection, record: ImportRecord) -> None:
 def update(conn: Connection, import_id: str, changes: dict[str, object]) -> None:
     """Set ``changes`` (by column). With none, the row is still written: its commit flushes
     the log, which makes the slices committed before it durable, as ``update_import`` says."""
-    unknown = set(changes) - MUTABLE
-    if unknown:
-        raise ValueError(f"import fields {sorted(unknown)} cannot change")
     if not changes:
         conn.execute("UPDATE imports SET heartbeat_us = heartbeat_us WHERE id = %s", (import_id,))
         return
