@@ -190,3 +190,27 @@ def test_a_wrong_method_names_every_method_of_the_path(
     response = api.client.request(method, path, headers=api.headers())
     assert_error(response, 405, "method_not_allowed", contains=allowed)
     assert response.headers["allow"] == allowed
+
+
+def test_nul_in_ids_is_rejected_per_event_on_every_backend(api: Api) -> None:
+    """No id holds NUL (PostgreSQL's text cannot): the event is rejected, never a 500."""
+    purchase = event("subscription_started")
+    purchase["properties"]["transaction_id"] = "txn\x00"
+    batch = [
+        event(user_id="usr\x00"),
+        event(anonymous_id="a\x00", user_id=None),
+        event(insert_id="ins\x00"),
+        purchase,
+        event(),
+    ]
+    answer = api.batch(batch)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["accepted"], body["rejected"]) == (1, 4)
+    fields = sorted(e["field"] for e in body["errors"])
+    assert fields == ["anonymous_id", "insert_id", "properties.transaction_id", "user_id"]
+
+
+def test_nul_in_a_read_filter_is_a_400(api: Api) -> None:
+    answer = api.client.get("/v1/events", params={"user_id": "u\x00"}, headers=api.headers())
+    assert answer.status_code == 400 and answer.json()["field"] == "user_id"

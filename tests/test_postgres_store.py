@@ -31,7 +31,13 @@ from flokit.model import (
     Workspace,
 )
 from flokit.pipeline.duplicates import duplicate_keys
-from flokit.store.contract import BackendUnreachable, ImportUpdate, SchemaOutOfDate, SchemaTooNew
+from flokit.store.contract import (
+    BackendUnreachable,
+    ImportGap,
+    ImportUpdate,
+    SchemaOutOfDate,
+    SchemaTooNew,
+)
 from flokit.store.postgres import (
     PgInFlight,
     PgLimiter,
@@ -39,7 +45,6 @@ from flokit.store.postgres import (
     latest_version,
     migrate,
 )
-from flokit.store.sqlite_imports import ImportGap
 
 from backends import postgres_database
 

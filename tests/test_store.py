@@ -160,7 +160,7 @@ def test_a_request_waiting_on_another_process_lock_is_withdrawn_with_503(tmp_pat
 
 def test_import_slices_queued_ahead_commit_in_order_and_a_gap_is_refused(tmp_path: Path) -> None:
     from flokit.imports.job import START
-    from flokit.store.sqlite_imports import ImportGap
+    from flokit.store.contract import ImportGap
 
     store = SqliteStore(tmp_path / "s.db")
     workspace, _ = store.create_workspace("w")

@@ -117,10 +117,10 @@ def _check_redis(settings: Settings) -> None:
     """Redis, if named, must answer before any worker starts."""
     if settings.redis_url is None:
         return
-    from flokit.store.redis import connect_redis
+    from flokit.store.redis import check_reachable
 
     try:
-        connect_redis(settings.redis_url)
+        check_reachable(settings.redis_url)
     except BackendUnreachable as exc:
         raise _fail(str(exc)) from None
 

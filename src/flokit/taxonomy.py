@@ -75,7 +75,8 @@ def _is_count(v: Any) -> bool:
 
 
 def _is_short_string(v: Any) -> bool:
-    return type(v) is str and 0 < len(v) <= 255
+    """Ids are stored as text: no NUL, which PostgreSQL's text cannot hold."""
+    return type(v) is str and 0 < len(v) <= 255 and "\x00" not in v
 
 
 def _matches(pattern: str) -> PropertyCheck:
@@ -111,7 +112,7 @@ def _json_array(cell: str) -> Any:
     return value if isinstance(value, list) else cell
 
 
-_ID = PropertyRule(_is_short_string, "a non-empty string of at most 255 characters")
+_ID = PropertyRule(_is_short_string, "a non-empty string of at most 255 characters without NUL")
 
 PROPERTY_RULES: dict[str, PropertyRule] = {
     "revenue": PropertyRule(_is_amount, "a finite number >= 0", _number),

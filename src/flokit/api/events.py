@@ -77,12 +77,20 @@ def parse_query(params: Mapping[str, str], workspace_id: int) -> EventQuery:
         workspace_id=workspace_id,
         limit=page_limit(params.get("limit"), 100, MAX_LIMIT),
         before_seq=int(cursor[1]) if cursor else None,
-        event=params.get("event") or None,
-        user_id=params.get("user_id") or None,
-        anonymous_id=params.get("anonymous_id") or None,
+        event=_text(params, "event"),
+        user_id=_text(params, "user_id"),
+        anonymous_id=_text(params, "anonymous_id"),
         since_us=_time(params, "since"),
         until_us=_time(params, "until"),
     )
+
+
+def _text(params: Mapping[str, str], name: str) -> str | None:
+    """A filter value; NUL is no part of any stored value (and PostgreSQL refuses it)."""
+    value = params.get(name) or None
+    if value is not None and "\x00" in value:
+        raise InvalidRequest(f"{name} cannot contain the NUL character", field=name)
+    return value
 
 
 def _time(params: Mapping[str, str], name: str) -> int | None:

@@ -97,7 +97,7 @@ async def _record_import(svc: Services, record: ImportRecord, received: Received
         if keep:
             await svc.store.keep_import_file(record.id, received.path)
         await svc.store.create_import(record)
-    except Exception:
+    except BaseException:  # a cancelled upload too: nothing of it may stay behind
         received.path.unlink(missing_ok=True)
         if keep:
             await _forget_quietly(svc, record.id)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flokit.errors import Unavailable
 from flokit.imports.runs import Staged, merged
 from flokit.imports.upload import inspect
 from flokit.imports.validation import (
@@ -50,7 +51,7 @@ from flokit.model import ImportRecord, ValidEvent
 from flokit.pipeline.duplicates import duplicate_keys, originals
 from flokit.pipeline.ids import IdGenerator
 from flokit.settings import Settings
-from flokit.store.contract import ImportStore, ImportUpdate, Pending
+from flokit.store.contract import ImportGap, ImportStore, ImportUpdate, Pending
 
 log = logging.getLogger("flokit.imports")
 #: Rows per store-phase commit. Slices are queued ahead (``IN_FLIGHT``), so the writer never
@@ -121,6 +122,11 @@ class ImportJob:
             else:
                 self._store()
             self._update(status="completed", phase="done", finished_us=self.now_us())
+        except (ImportGap, Unavailable) as exc:
+            # Another process took the job over, or the store is away for now: the job is not
+            # this process's to end. It resumes (here or elsewhere) once its heartbeat is stale.
+            log.warning("import %s: stopped, left to resume: %s", record.id, exc)
+            return
         except Exception as exc:  # a job must end failed with its reason, never stay running
             log.exception("import %s failed", record.id)
             self._update(

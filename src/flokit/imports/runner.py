@@ -71,7 +71,10 @@ class ImportRunner:
                 self._wake.clear()
                 continue
             log.info("import %s: running (phase %s)", record.id, record.phase)
-            self.run_job(record)
+            try:
+                self.run_job(record)
+            except Exception:  # even its end could not be recorded: it resumes once stale
+                log.exception("import %s stopped without recording its end", record.id)
 
     def _tidy_now_and_then(self) -> None:
         if self.tidy is None or time.monotonic() - self._tidied < self.tidy_s:

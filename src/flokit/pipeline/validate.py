@@ -175,9 +175,11 @@ def _event_name(value: object) -> str:
 
 def _optional_string(doc: dict[str, Any], name: str, max_length: int) -> str | None:
     value = doc.get(name)
-    if value is None or (type(value) is str and 0 < len(value) <= max_length):
-        return value
-    raise _invalid(name, f"a string of 1 to {max_length} characters", name)
+    if value is None or (
+        type(value) is str and 0 < len(value) <= max_length and "\x00" not in value
+    ):
+        return value  # no NUL: PostgreSQL's text cannot hold it, and no id needs one
+    raise _invalid(name, f"a string of 1 to {max_length} characters without NUL", name)
 
 
 def _reject_unknown_fields(doc: dict[str, Any]) -> None:

@@ -56,6 +56,11 @@ class SchemaOutOfDate(SchemaMismatch):
     """The database is not migrated to this FloKit's schema, and migrating was not asked for."""
 
 
+class ImportGap(RuntimeError):
+    """A slice came to the store out of turn (raised inside its transaction: nothing kept).
+    For the job that queued it, this means another process has taken the job over."""
+
+
 class Pending(Protocol[T_co]):
     """A write handed to the store that the caller waits for later (an import slice)."""
 

@@ -83,7 +83,7 @@ def connect_redis(url: str) -> redis.asyncio.Redis:
     reconnects by itself: a command that finds its connection dead is retried on a new one. A
     burst waits for a free connection rather than failing (redis-py's default pool raises past
     100 connections, which would turn a busy moment into 503s)."""
-    _check_reachable(url)
+    check_reachable(url)
     pool = redis.asyncio.BlockingConnectionPool.from_url(
         url,
         max_connections=MAX_CONNECTIONS,
@@ -96,7 +96,7 @@ def connect_redis(url: str) -> redis.asyncio.Redis:
     return redis.asyncio.Redis.from_pool(pool)
 
 
-def _check_reachable(url: str) -> None:
+def check_reachable(url: str) -> None:
     """Raise ``BackendUnreachable`` unless Redis answers a PING at once (no retries)."""
     probe = redis.Redis.from_url(
         url,
@@ -135,7 +135,7 @@ class _RedisUser:
         """Await ``op``; a lost Redis becomes ``Unavailable`` (503, Retry-After)."""
         try:
             return await op
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except redis.RedisError as exc:  # lost, read-only after a failover, out of memory
             raise Unavailable(failure) from exc
 
     async def unready_reason(self) -> str | None:

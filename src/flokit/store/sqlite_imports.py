@@ -10,13 +10,10 @@ import msgspec
 
 from flokit.model import ImportRecord
 from flokit.store import sqlite_events
+from flokit.store.contract import ImportGap
 from flokit.store.queries import IMPORT_COLUMNS as COLUMNS
 
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM imports"
-
-
-class ImportGap(RuntimeError):
-    """A slice came to the store out of turn (raised inside its transaction: nothing kept)."""
 
 
 def _record(row: Sequence[Any]) -> ImportRecord:

@@ -13,11 +13,10 @@ import msgspec
 from psycopg import sql
 
 from flokit.model import ImportRecord
-from flokit.store.contract import Resume
+from flokit.store.contract import ImportGap, Resume
 from flokit.store.postgres import events
 from flokit.store.postgres.connections import Connection
 from flokit.store.queries import IMPORT_COLUMNS as COLUMNS
-from flokit.store.sqlite_imports import ImportGap
 
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM imports"
 _INSERT = f"INSERT INTO imports ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
