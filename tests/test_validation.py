@@ -32,7 +32,7 @@ def props(name: str, **changes: Any) -> dict[str, Any]:
     return doc
 
 
-IDENTITY = "a string of 1 to 255 characters"
+IDENTITY = "a string of 1 to 255 characters without NUL"
 TS_RULE = "an ISO 8601 date-time with a timezone, like 2024-03-15T14:20:00Z"
 EVENT_RULE = "a string of 1 to 200 characters without control characters"
 CASES: list[tuple[str, Any, str, str, str | None]] = [
@@ -213,7 +213,7 @@ CASES: list[tuple[str, Any, str, str, str | None]] = [
         "insert_id too long",
         event(insert_id="i" * 129),
         "invalid_field",
-        "Invalid field: insert_id must be a string of 1 to 128 characters",
+        "Invalid field: insert_id must be a string of 1 to 128 characters without NUL",
         "insert_id",
     ),
     (
@@ -332,7 +332,7 @@ CASES: list[tuple[str, Any, str, str, str | None]] = [
         "empty id",
         props("trial_started", plan_id=""),
         "invalid_field",
-        "Invalid field: plan_id must be a non-empty string of at most 255 characters",
+        "Invalid field: plan_id must be a non-empty string of at most 255 characters without NUL",
         "properties.plan_id",
     ),
     (
