@@ -48,13 +48,14 @@ def build_app(
     otherwise the app opens them from the settings and closes them at shutdown."""
     owned_store, owned_limiter, owned_in_flight = store is None, limiter is None, in_flight is None
     store = store or open_store(settings)
-    svc = _services(
-        settings,
-        store,
-        limiter or open_limiter(settings, store),
-        in_flight or open_in_flight(settings, store),
-        clock or time.time,
-    )
+    try:
+        limiter = limiter or open_limiter(settings, store)
+        in_flight = in_flight or open_in_flight(settings, store)
+    except BaseException:  # Redis unreachable: the store just opened must not linger
+        if owned_store:
+            store.close()
+        raise
+    svc = _services(settings, store, limiter, in_flight, clock or time.time)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
