@@ -56,11 +56,11 @@ def main() -> None:
 
 
 @contextmanager
-def _store(db: str | None, *, migrate: bool = True) -> Iterator[Store]:
+def _store(db: str | None) -> Iterator[Store]:
     """The store the settings name; a backend that cannot be reached or a schema too new is
     one error line and exit status 1, never a traceback."""
     try:
-        store = open_store(Settings.from_env(db=db), migrate=migrate)
+        store = open_store(Settings.from_env(db=db))
     except (BackendUnreachable, SchemaMismatch) as exc:
         raise _fail(str(exc)) from None
     try:

@@ -10,15 +10,12 @@ from flokit.store.contract import InFlightMarkers, Limiter, Store
 __all__ = ["Store", "open_in_flight", "open_limiter", "open_store"]
 
 
-def open_store(settings: Settings, *, migrate: bool = True) -> Store:
-    """The backend ``settings.db`` names; PostgreSQL migrations are applied first unless
-    ``migrate`` is off (then an out-of-date schema is refused)."""
+def open_store(settings: Settings) -> Store:
+    """The backend ``settings.db`` names; pending PostgreSQL migrations are applied first."""
     if settings.postgres_url is not None:
         from flokit.store.postgres import PostgresStore
 
-        return PostgresStore(
-            settings.postgres_url, busy_timeout_ms=settings.busy_timeout_ms, migrate=migrate
-        )
+        return PostgresStore(settings.postgres_url, busy_timeout_ms=settings.busy_timeout_ms)
     from flokit.store.sqlite import SqliteStore
 
     return SqliteStore(

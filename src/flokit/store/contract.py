@@ -17,6 +17,7 @@ from flokit.model import (
     ApiKey,
     Appended,
     EventQuery,
+    IdempotencyClaim,
     ImportRecord,
     IssuedKey,
     KeyKind,
@@ -26,7 +27,6 @@ from flokit.model import (
     ValidEvent,
     Workspace,
 )
-from flokit.model import IdempotencyClaim as IdempotencyClaim
 from flokit.pipeline.limits import Decision
 
 T_co = TypeVar("T_co", covariant=True)

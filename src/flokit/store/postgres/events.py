@@ -54,7 +54,7 @@ PRUNE_LIMIT = 5000
 @dataclass(frozen=True, slots=True)
 class EventRows:
     """A batch made ready before its transaction (in the caller's thread): its duplicate keys
-    and its rows as one list per column, the shape ``unnest`` takes."""
+    and its rows as one list per column (COPY takes them zipped into rows)."""
 
     workspace_id: int
     ids: Sequence[str]
