@@ -40,6 +40,7 @@ class Settings:
     commit_max_rows: int = 20_000
     busy_timeout_ms: int = 10_000
     log_requests: bool = True
+    projector: bool = True  # off: this process builds no read models (another one does)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

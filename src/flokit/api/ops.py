@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from importlib.resources import files
 
 from starlette.requests import Request
@@ -35,8 +36,14 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    """Prometheus text; the projection's lag is read at each scrape."""
     note(request, route="metrics")
-    return Response(services(request).metrics.exposition(), media_type=PROMETHEUS_TEXT)
+    svc = services(request)
+    progress = await asyncio.to_thread(svc.store.projection_progress, svc.now_us())
+    svc.metrics.projection_position.set(progress.as_of)
+    svc.metrics.projection_lag_events.set(progress.behind)
+    svc.metrics.projection_lag_seconds.set(progress.lag_s)
+    return Response(svc.metrics.exposition(), media_type=PROMETHEUS_TEXT)
 
 
 _PAGES = files("flokit") / "web"
