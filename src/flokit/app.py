@@ -57,7 +57,7 @@ def build_app(
             store.close()
         raise
     svc = _services(settings, store, limiter, in_flight, clock or time.time)
-    projector = Projector(store) if settings.projector else None
+    projector = Projector(store, batch=settings.projector_batch) if settings.projector else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -41,6 +41,7 @@ class Settings:
     busy_timeout_ms: int = 10_000
     log_requests: bool = True
     projector: bool = True  # off: this process builds no read models (another one does)
+    projector_batch: int = 2000  # events per projector transaction
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
