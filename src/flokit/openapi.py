@@ -7,6 +7,7 @@ from typing import Any
 from flokit import __version__
 from flokit.api.events import MAX_LIMIT as EVENTS_PAGE_MAX
 from flokit.api.imports import LIST_LIMIT as IMPORTS_PAGE_MAX
+from flokit.openapi_read import READ_SCHEMAS, read_paths
 from flokit.pipeline.ids import ID_PATTERN
 
 
@@ -202,7 +203,7 @@ OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "FloKit Events API", "version": __version__},
     "components": {
-        "schemas": _SCHEMAS,
+        "schemas": {**_SCHEMAS, **READ_SCHEMAS},
         "securitySchemes": {
             "bearer": {
                 "type": "http",
@@ -346,5 +347,6 @@ OPENAPI: dict[str, Any] = {
                 },
             }
         },
+        **read_paths(_errors, _json, _query, _path, _paging, _SECURED),
     },
 }
