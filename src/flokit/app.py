@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from flokit.api import events, imports, ingest, ops
+from flokit.api import events, imports, ingest, ops, pages
 from flokit.errors import FloKitError
 from flokit.gcpolicy import collect_cycles_rarely
 from flokit.http import RequestMiddleware, handle_flokit_error, handle_http_exception
@@ -138,7 +138,7 @@ def _routes() -> list[Route]:
         Route("/v1/imports", imports.list_imports, methods=["GET"]),
         Route("/v1/imports/{import_id}", imports.get_import, methods=["GET"]),
         Route("/v1/imports/{import_id}/errors.csv", imports.import_errors, methods=["GET"]),
-        Route("/app/import", ops.import_page, methods=["GET"]),
+        *pages.ROUTES,
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/readyz", ops.readyz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),

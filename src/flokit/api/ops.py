@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from importlib.resources import files
-
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from flokit.errors import Unavailable
 from flokit.http import json_response, note
@@ -37,15 +35,6 @@ async def readyz(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     note(request, route="metrics")
     return Response(services(request).metrics.exposition(), media_type=PROMETHEUS_TEXT)
-
-
-_PAGES = files("flokit") / "web"
-
-
-async def import_page(request: Request) -> Response:
-    """Data → Import: the upload page (the key is pasted once and kept in the browser)."""
-    note(request, route="app")
-    return HTMLResponse((_PAGES / "import.html").read_text(encoding="utf-8"))
 
 
 async def openapi(request: Request) -> Response:
