@@ -39,6 +39,10 @@ _JS = "text/javascript; charset=utf-8"
 STATIC: dict[str, str] = {
     "app.css": _CSS,
     "app.js": _JS,
+    "events.js": _JS,
+    "users.js": _JS,
+    "user.js": _JS,
+    "identity.js": _JS,
     "import.js": _JS,
 }
 
@@ -81,9 +85,16 @@ async def static(request: Request) -> Response:
     return Response(text, media_type=media_type, headers=_HEADERS)
 
 
-_IMPORT = Page("import", "Import")
+_EVENTS, _USERS, _USER = Page("events", "Events"), Page("users", "Users"), Page("user", "User")
+_IDENTITY, _IMPORT = Page("identity", "Identity"), Page("import", "Import")
 
 ROUTES: list[Route] = [
+    Route("/app/events", _endpoint(_EVENTS), methods=["GET"]),
+    Route("/app/users", _endpoint(_USERS), methods=["GET"]),
+    # :path, so that an id holding an encoded "/" still reaches the page (which reads it back
+    # from the address, still encoded).
+    Route("/app/users/{user_id:path}", _endpoint(_USER), methods=["GET"]),
+    Route("/app/identity", _endpoint(_IDENTITY), methods=["GET"]),
     Route("/app/import", _endpoint(_IMPORT), methods=["GET"]),
     Route("/app/static/{name}", static, methods=["GET"]),
 ]
