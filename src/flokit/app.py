@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from flokit.api import events, imports, ingest, ops, pages
+from flokit.api import events, imports, ingest, ops, pages, users
 from flokit.errors import FloKitError
 from flokit.gcpolicy import collect_cycles_rarely
 from flokit.http import RequestMiddleware, handle_flokit_error, handle_http_exception
@@ -26,6 +26,7 @@ from flokit.model import ImportRecord
 from flokit.pipeline.ids import IdGenerator
 from flokit.pipeline.ingest import Ingestor
 from flokit.pipeline.validate import Validator
+from flokit.projections.projector import Projector
 from flokit.services import Clock, Services
 from flokit.settings import Settings
 from flokit.store import open_in_flight, open_limiter, open_store
@@ -56,16 +57,21 @@ def build_app(
             store.close()
         raise
     svc = _services(settings, store, limiter, in_flight, clock or time.time)
+    projector = Projector(store, batch=settings.projector_batch) if settings.projector else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         pruner = asyncio.create_task(_prune_forever(svc))
         svc.imports.start()
+        if projector is not None:
+            projector.start()
         try:
             yield
         finally:
             pruner.cancel()
             await asyncio.to_thread(svc.imports.stop)
+            if projector is not None:
+                await asyncio.to_thread(projector.stop)
             if owned_limiter:
                 await svc.limiter.aclose()
             if owned_in_flight:
@@ -138,6 +144,10 @@ def _routes() -> list[Route]:
         Route("/v1/imports", imports.list_imports, methods=["GET"]),
         Route("/v1/imports/{import_id}", imports.get_import, methods=["GET"]),
         Route("/v1/imports/{import_id}/errors.csv", imports.import_errors, methods=["GET"]),
+        Route("/v1/users", users.list_users, methods=["GET"]),
+        Route("/v1/users/{user_id:path}/events", users.user_events, methods=["GET"]),
+        Route("/v1/users/{user_id:path}", users.get_user, methods=["GET"]),
+        Route("/v1/identity", users.identity, methods=["GET"]),
         *pages.ROUTES,
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/readyz", ops.readyz, methods=["GET"]),

@@ -14,10 +14,12 @@ import msgspec
 import typer
 import uvicorn
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from flokit.imports.client import ImportClient, ImportFailed, summary
 from flokit.model import ApiKey, IssuedKey, KeyKind, Workspace
+from flokit.projections.projector import catch_up
 from flokit.settings import Settings
 from flokit.store import Store, open_store
 from flokit.store.contract import BackendUnreachable, SchemaMismatch
@@ -32,6 +34,10 @@ app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(keys_app, name="keys")
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+projections_app = typer.Typer(
+    help="Read models built from the event log (users, identity).", no_args_is_help=True
+)
+app.add_typer(projections_app, name="projections")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -130,6 +136,38 @@ def db_migrate(db: DbOption = None) -> None:
     """Apply pending schema migrations (serve applies them too; ten nodes at once are safe)."""
     with _store(db) as store:
         out.print(f"{store.backend}: schema up to date")
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(db: DbOption = None) -> None:
+    """Forget the read models and build them again from the whole log. Servers may keep
+    running: their projectors take turns with this one and see the rebuilt models."""
+    with _store(db) as store:
+        store.reset_read_models()
+        total = store.projection_progress(time.time_ns() // 1000).behind
+        started = time.monotonic()
+        with Progress(*Progress.get_default_columns(), console=err, transient=True) as bar:
+            task = bar.add_task("Projecting events", total=total or None)
+            done = catch_up(store, lambda n: bar.advance(task, n))
+        seconds = time.monotonic() - started
+        rate = done / seconds if seconds else 0.0
+        out.print(
+            f"Rebuilt the read models from {done:,} events in {seconds:.1f} s ({rate:,.0f}/s)"
+        )
+
+
+@projections_app.command("status")
+def projections_status(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """How far the read models have followed the log."""
+    with _store(db) as store:
+        progress = store.projection_progress(time.time_ns() // 1000)
+    if as_json:
+        _print_json(progress)
+    else:
+        out.print(
+            f"as of log position {progress.as_of:,}; {progress.behind:,} events behind"
+            f" ({progress.lag_s:.1f} s)"
+        )
 
 
 def _bootstrap(store: Store) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from flokit.model import Rejection
 
@@ -28,6 +28,22 @@ class Metrics:
             "flokit_batch_duration_seconds",
             "Time to answer an ingest request, durable commit included.",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=self.registry,
+        )
+
+        self.projection_position = Gauge(
+            "flokit_projection_position",
+            "The newest log position (seq) the read models reflect.",
+            registry=self.registry,
+        )
+        self.projection_lag_events = Gauge(
+            "flokit_projection_lag_events",
+            "Events in the log that the read models do not reflect yet.",
+            registry=self.registry,
+        )
+        self.projection_lag_seconds = Gauge(
+            "flokit_projection_lag_seconds",
+            "Age of the oldest event the read models do not reflect yet (0: caught up).",
             registry=self.registry,
         )
 

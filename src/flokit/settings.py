@@ -40,6 +40,8 @@ class Settings:
     commit_max_rows: int = 20_000
     busy_timeout_ms: int = 10_000
     log_requests: bool = True
+    projector: bool = True  # off: this process builds no read models (another one does)
+    projector_batch: int = 2000  # events per projector transaction
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -33,8 +35,14 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    """Prometheus text; the projection's lag is read at each scrape."""
     note(request, route="metrics")
-    return Response(services(request).metrics.exposition(), media_type=PROMETHEUS_TEXT)
+    svc = services(request)
+    progress = await asyncio.to_thread(svc.store.projection_progress, svc.now_us())
+    svc.metrics.projection_position.set(progress.as_of)
+    svc.metrics.projection_lag_events.set(progress.behind)
+    svc.metrics.projection_lag_seconds.set(progress.lag_s)
+    return Response(svc.metrics.exposition(), media_type=PROMETHEUS_TEXT)
 
 
 async def openapi(request: Request) -> Response:

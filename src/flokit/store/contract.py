@@ -28,8 +28,14 @@ from flokit.model import (
     Workspace,
 )
 from flokit.pipeline.limits import Decision
+from flokit.store.readmodel_queries import ReadQueries
+from flokit.store.readmodel_sql import LogEvent, ReadModels
 
+T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
+
+#: Applies a batch of the log to the read models, inside the store's transaction.
+Apply = Callable[[ReadModels, list[LogEvent]], None]
 
 #: Makes the 200 response of an append from its outcome (per event, the original's id if a
 #: duplicate); it runs inside the store's transaction so the response is kept with the events.
@@ -201,7 +207,38 @@ class ImportStore(Protocol):
         ...
 
 
-class Store(EventStore, IdempotencyStore, KeyStore, ImportStore, Protocol):
+@dataclass(frozen=True, slots=True)
+class ProjectionProgress:
+    """How far the read models have followed the log."""
+
+    as_of: int  # the newest log position (seq) projected
+    behind: int  # events committed to the log and not projected yet
+    lag_s: float  # age of the oldest of them (0 when caught up)
+
+
+class ReadModelStore(Protocol):
+    """Projections of the log (identity, people, the event index): the projector writes them
+    beside the ingest path, the read API reads them."""
+
+    def project_next(self, limit: int, apply: Apply) -> int:
+        """In one transaction: take the checkpoint (one projector at a time, on any node), read
+        up to ``limit`` events committed after it, ``apply`` them and move the checkpoint past
+        them. How many events; 0 when the log has nothing new."""
+        ...
+
+    def reset_read_models(self) -> None:
+        """Forget every read model and the checkpoint: the projector starts from the log's
+        beginning (``flokit projections rebuild``)."""
+        ...
+
+    def projection_progress(self, now_us: int) -> ProjectionProgress: ...
+
+    async def read_models(self, work: Callable[[ReadQueries, int], T]) -> T:
+        """``work`` on the read models in one consistent read, given ``as_of``."""
+        ...
+
+
+class Store(EventStore, IdempotencyStore, KeyStore, ImportStore, ReadModelStore, Protocol):
     """A whole backend: every concern, and its lifecycle."""
 
     backend: str  # its name, as /readyz and the logs say it ("sqlite", "postgresql")

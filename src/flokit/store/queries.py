@@ -13,14 +13,15 @@ from flokit.model import EventQuery, ImportRecord
 IMPORT_COLUMNS = [f.name for f in fields(ImportRecord)]
 
 
-def event_filters(query: EventQuery, mark: str) -> tuple[str, list[object]]:
+def event_filters(query: EventQuery, mark: str, table: str = "") -> tuple[str, list[object]]:
     """The ``WHERE`` clause of ``query``'s page and its arguments; ``mark`` is the driver's
-    placeholder (``?`` for sqlite3, ``%s`` for psycopg)."""
-    clauses = [f"workspace_id = {mark}"]
+    placeholder (``?`` for sqlite3, ``%s`` for psycopg), ``table`` the events' alias with its
+    dot, if the query names one."""
+    clauses = [f"{table}workspace_id = {mark}"]
     args: list[object] = [query.workspace_id]
     for condition, value in _conditions(query):
         if value is not None:
-            clauses.append(f"{condition} {mark}")
+            clauses.append(f"{table}{condition} {mark}")
             args.append(value)
     return " AND ".join(clauses), args
 

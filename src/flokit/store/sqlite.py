@@ -28,8 +28,9 @@ from flokit.model import (
     ValidEvent,
     Workspace,
 )
-from flokit.store import sqlite_events, sqlite_idempotency, sqlite_imports
-from flokit.store.contract import ImportUpdate, Render, Resume
+from flokit.store import sqlite_events, sqlite_idempotency, sqlite_imports, sqlite_readmodels
+from flokit.store.contract import Apply, ImportUpdate, ProjectionProgress, Render, Resume
+from flokit.store.readmodel_queries import ReadQueries, index_key
 from flokit.store.sqlite_schema import connect, migrate
 from flokit.store.sqlite_writer import GroupCommitWriter
 
@@ -73,6 +74,7 @@ class SqliteStore:
         self._busy_timeout_ms = busy_timeout_ms
         writer_conn = connect(self.path, busy_timeout_ms=busy_timeout_ms, writer=True)
         migrate(writer_conn)
+        self._create_read_models()
         self._writer = GroupCommitWriter(
             writer_conn,
             max_jobs=commit_max_requests,
@@ -108,11 +110,21 @@ class SqliteStore:
         """Transactions committed so far by this process's writer."""
         return self._writer.commits
 
+    def _create_read_models(self) -> None:
+        conn = connect(self.path, busy_timeout_ms=self._busy_timeout_ms, writer=False)
+        try:
+            sqlite_readmodels.attach(conn, self.path)
+            sqlite_readmodels.create(conn)
+        finally:
+            conn.close()
+
     def _reader(self) -> sqlite3.Connection:
-        """This thread's read connection (SQLite connections are not shared across threads)."""
+        """This thread's read connection (SQLite connections are not shared across threads),
+        with the read models attached."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = connect(self.path, busy_timeout_ms=self._busy_timeout_ms, writer=False)
+            sqlite_readmodels.attach(conn, self.path)
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)
@@ -213,6 +225,9 @@ class SqliteStore:
         return await asyncio.to_thread(lambda: run(self._reader()))
 
     async def query_events(self, query: EventQuery) -> list[StoredEvent]:
+        if index_key(query) is not None:
+            unsettled = sqlite_readmodels.UNSETTLED
+            return await self.read_models(lambda q, _: q.filtered_events(query, unsettled))
         return await self._read(lambda conn: sqlite_events.query_events(conn, query))
 
     async def get_event(self, workspace_id: int, event_id: str) -> StoredEvent | None:
@@ -232,6 +247,20 @@ class SqliteStore:
     async def find_key(self, key_hash: str) -> ApiKey | None:
         """The live (not revoked) key with this hash, read fresh so revocation is immediate."""
         return await self._read(lambda conn: _find_key(conn, key_hash))
+
+    # -- read models -------------------------------------------------------------------------
+
+    def project_next(self, limit: int, apply: Apply) -> int:
+        return sqlite_readmodels.project_next(self._reader(), limit, apply)
+
+    def reset_read_models(self) -> None:
+        sqlite_readmodels.reset(self._reader())
+
+    def projection_progress(self, now_us: int) -> ProjectionProgress:
+        return sqlite_readmodels.progress(self._reader(), now_us)
+
+    async def read_models(self, work: Callable[[ReadQueries, int], T]) -> T:
+        return await self._read(lambda conn: sqlite_readmodels.read(conn, work))
 
     # -- imports -----------------------------------------------------------------------------
 

@@ -34,9 +34,9 @@ from flokit.model import (
     ValidEvent,
     Workspace,
 )
-from flokit.store.contract import ImportUpdate, Render, Resume
+from flokit.store.contract import Apply, ImportUpdate, ProjectionProgress, Render, Resume
 from flokit.store.postgres import events as event_rows
-from flokit.store.postgres import import_files, imports, responses, workspaces
+from flokit.store.postgres import import_files, imports, readmodels, responses, workspaces
 from flokit.store.postgres.connections import (
     Connection,
     connect,
@@ -45,6 +45,7 @@ from flokit.store.postgres.connections import (
     unavailable,
 )
 from flokit.store.postgres.schema import apply_migrations, check_current
+from flokit.store.readmodel_queries import ReadQueries, index_key
 
 log = logging.getLogger("flokit.store")
 T = TypeVar("T")
@@ -207,6 +208,9 @@ class PostgresStore:
         return await self.run(lambda conn: event_rows.prune_expired(conn, now_us))
 
     async def query_events(self, query: EventQuery) -> list[StoredEvent]:
+        if index_key(query) is not None:
+            unsettled = readmodels.UNSETTLED
+            return await self.read_models(lambda q, _: q.filtered_events(query, unsettled))
         return await self._read(lambda conn: event_rows.query_events(conn, query))
 
     async def get_event(self, workspace_id: int, event_id: str) -> StoredEvent | None:
@@ -218,6 +222,20 @@ class PostgresStore:
         return await self._read(
             lambda conn: responses.find_response(conn, workspace_id, key, now_us)
         )
+
+    # -- read models -------------------------------------------------------------------------
+
+    def project_next(self, limit: int, apply: Apply) -> int:
+        return self.transact(lambda conn: readmodels.project_next(conn, limit, apply))
+
+    def reset_read_models(self) -> None:
+        self.transact(readmodels.reset)
+
+    def projection_progress(self, now_us: int) -> ProjectionProgress:
+        return self.transact(lambda conn: readmodels.progress(conn, now_us))
+
+    async def read_models(self, work: Callable[[ReadQueries, int], T]) -> T:
+        return await self.run(lambda conn: readmodels.read(conn, work))
 
     # -- workspaces and keys ---------------------------------------------------------------
 

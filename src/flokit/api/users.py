@@ -1,0 +1,165 @@
+"""Data → Users and Data → Identity: people, profiles, merged timelines, identity health.
+
+Every answer reads the read models in one snapshot and says ``as_of``: the log position the
+projection had reached (events above it may not be reflected yet)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from flokit.api.events import event_json
+from flokit.api.paging import check_params, decode_cursor, encode_cursor, page_limit
+from flokit.api.people import conflict_json, person_json, profile_json
+from flokit.errors import InvalidRequest, NotFound
+from flokit.http import json_response, note
+from flokit.pipeline.auth import authenticate
+from flokit.services import services
+from flokit.store.readmodel_queries import Order, PeopleQuery, ReadQueries, TimelineQuery
+
+MAX_LIMIT = 1000
+MAX_ID = 255
+NEWEST_CONFLICTS = 100
+_PEOPLE_CURSOR = re.compile(r"p(-?[0-9]{1,19}):([ua]):(.*)", re.DOTALL)
+_TIMELINE_CURSOR = re.compile(r"t(-?[0-9]{1,19}):([0-9]{1,19})")
+_KINDS = {"user": "u", "anonymous": "a"}
+
+
+async def list_users(request: Request) -> Response:
+    """People (users and anonymous visitors), most recently active first."""
+    note(request, route="users_list")
+    svc = services(request)
+    key = await authenticate(request.headers, svc.store)
+    query = _people_query(request.query_params, key.workspace_id)
+
+    def work(q: ReadQueries, as_of: int) -> dict[str, Any]:
+        page = q.people_page(replace(query, limit=query.limit + 1))
+        more, page = len(page) > query.limit, page[: query.limit]
+        users = [p.id for p in page if p.kind == "u"]
+        anons = q.anons_of(query.workspace_id, users) if users else {}
+        last = page[-1] if page else None
+        cursor = (
+            encode_cursor(f"p{last.last_seen}:{last.kind}:{last.id}") if more and last else None
+        )
+        rows = [person_json(p, anons.get(p.id, []) if p.kind == "u" else []) for p in page]
+        return {"users": rows, "next_cursor": cursor, "as_of": as_of}
+
+    return json_response(await svc.store.read_models(work))
+
+
+def _people_query(params: Mapping[str, str], workspace_id: int) -> PeopleQuery:
+    check_params(params, ("limit", "cursor", "q", "kind"))
+    cursor = decode_cursor(params.get("cursor"), _PEOPLE_CURSOR)
+    kind = params.get("kind")
+    if kind is not None and kind not in _KINDS:
+        raise InvalidRequest("kind must be user or anonymous", field="kind")
+    prefix = params.get("q") or None
+    if prefix is not None and (len(prefix) > MAX_ID or "\x00" in prefix):
+        raise InvalidRequest(f"q must be at most {MAX_ID} characters, without NUL", field="q")
+    return PeopleQuery(
+        workspace_id=workspace_id,
+        limit=page_limit(params.get("limit"), 50, MAX_LIMIT),
+        before=(int(cursor[1]), cursor[2], cursor[3]) if cursor else None,
+        prefix=prefix,
+        kind=_KINDS[kind] if kind else None,
+    )
+
+
+def _user_id(request: Request) -> str:
+    """The path's user id; one no user can have is unknown (404)."""
+    user_id: str = request.path_params["user_id"]
+    if not user_id or len(user_id) > MAX_ID or "\x00" in user_id:
+        raise NotFound(f"No user {user_id[:MAX_ID]!r} in this workspace")
+    return user_id
+
+
+async def get_user(request: Request) -> Response:
+    """A user's profile over their merged timeline, or 404."""
+    note(request, route="users_get")
+    svc = services(request)
+    key = await authenticate(request.headers, svc.store)
+    user_id, ws = _user_id(request), key.workspace_id
+
+    def work(q: ReadQueries, as_of: int) -> dict[str, Any] | None:
+        person = q.people(ws, [f"u:{user_id}"]).get(f"u:{user_id}")
+        if person is None:
+            return None
+        anons = q.anons_of(ws, [user_id]).get(user_id, [])
+        body = profile_json(person, anons, q.conflicts_naming(ws, user_id, anons))
+        return {**body, "as_of": as_of}
+
+    found = await svc.store.read_models(work)
+    if found is None:
+        raise NotFound(f"No user {user_id} in this workspace")
+    return json_response(found)
+
+
+async def user_events(request: Request) -> Response:
+    """The user's merged timeline by event timestamp, a page at a time."""
+    note(request, route="users_events")
+    svc = services(request)
+    key = await authenticate(request.headers, svc.store)
+    user_id, ws = _user_id(request), key.workspace_id
+    params = request.query_params
+    check_params(params, ("limit", "cursor", "order"))
+    limit = page_limit(params.get("limit"), 100, MAX_LIMIT)
+    order = _order(params.get("order"))
+    cursor = decode_cursor(params.get("cursor"), _TIMELINE_CURSOR)
+    after = (int(cursor[1]), int(cursor[2])) if cursor else None
+
+    def work(q: ReadQueries, as_of: int) -> dict[str, Any] | None:
+        if not q.people(ws, [f"u:{user_id}"]):
+            return None
+        anons = q.anons_of(ws, [user_id]).get(user_id, [])
+        page = q.timeline(TimelineQuery(ws, user_id, anons, limit + 1, order, after))
+        more, page = len(page) > limit, page[:limit]
+        last = page[-1] if page else None
+        next_cursor = encode_cursor(f"t{last.timestamp_us}:{last.seq}") if more and last else None
+        return {"events": [event_json(e) for e in page], "next_cursor": next_cursor, "as_of": as_of}
+
+    found = await svc.store.read_models(work)
+    if found is None:
+        raise NotFound(f"No user {user_id} in this workspace")
+    return json_response(found)
+
+
+def _order(raw: str | None) -> Order:
+    try:
+        return Order(raw or "desc")
+    except ValueError:
+        raise InvalidRequest("order must be asc or desc", field="order") from None
+
+
+async def identity(request: Request) -> Response:
+    """Identity health: people, links, join rate, unattributed revenue, conflicts."""
+    note(request, route="identity")
+    svc = services(request)
+    key = await authenticate(request.headers, svc.store)
+    check_params(request.query_params, ())
+    ws = key.workspace_id
+
+    def work(q: ReadQueries, as_of: int) -> dict[str, Any]:
+        t = q.identity_totals(ws)
+        return {
+            "users": t.users,
+            "anonymous_ids_linked": t.linked,
+            "anonymous_ids_unlinked": t.unlinked,
+            "install_join_rate_7d": _rate(t.joined, t.installs),
+            "unattributed_revenue_share": _rate(t.unattributed, t.revenue_events),
+            "conflicts": {
+                "count": t.conflicts,
+                "newest": [conflict_json(c) for c in q.newest_conflicts(ws, NEWEST_CONFLICTS)],
+            },
+            "as_of": as_of,
+        }
+
+    return json_response(await svc.store.read_models(work))
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None

@@ -1,0 +1,1 @@
+"""Read models built beside the ingest path from the append-only log."""

@@ -1,0 +1,172 @@
+"""The identity projection: one batch of the log into links, conflicts, facts and people.
+
+Each batch runs inside the store's transaction that also moves the checkpoint, so it is applied
+once or not at all. Everything it keeps is order-independent (earliest pair wins, facts merge
+commutatively), so late events, late links and imported history land where a rebuild from the
+log would put them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from flokit.domain.facts import Facts, decode_facts, encode_facts, facts_of, merge, merge_all
+from flokit.domain.identity import OwnerKind, link_of, owner_of
+from flokit.store.readmodel_sql import LogEvent, Pair, Person, ReadModels
+
+USER, ANON = OwnerKind.USER.value, OwnerKind.ANONYMOUS.value
+
+
+def project(models: ReadModels, events: Iterable[LogEvent]) -> None:
+    """Apply a batch of log events (any workspaces, seq order) to the read models."""
+    by_workspace: dict[int, list[LogEvent]] = defaultdict(list)
+    for event in events:
+        by_workspace[event.workspace_id].append(event)
+    for workspace_id, batch in by_workspace.items():
+        _Batch(models, workspace_id).apply(batch)
+
+
+class _Batch:
+    """One workspace's share of a batch."""
+
+    def __init__(self, models: ReadModels, workspace_id: int) -> None:
+        self.m, self.ws = models, workspace_id
+        self.deltas: dict[str, Facts] = {}
+        self.pairs: dict[tuple[str, str], Pair] = {}
+        self.totals = models.totals(workspace_id)
+
+    def apply(self, events: list[LogEvent]) -> None:
+        self.m.add_index(self._read(events))
+        links, moved = self._link()
+        self._store_facts()
+        self._refresh_people(links, moved)
+        self.m.save_totals(self.ws, self.totals)
+
+    def _read(self, events: list[LogEvent]) -> list[tuple[int, str, int, int, int]]:
+        """Facts per owner and pairs from the batch; the index rows of its events."""
+        index: list[tuple[int, str, int, int, int]] = []
+        for e in events:
+            owner = owner_of(e.user_id, e.anonymous_id)
+            if owner is not None:
+                key = f"{owner[0].value}:{owner[1]}"
+                facts = facts_of(e.event, e.seq, e.timestamp_us, e.properties)
+                kept = self.deltas.get(key)
+                self.deltas[key] = facts if kept is None else merge(kept, facts)
+            pair = link_of(e.user_id, e.anonymous_id)
+            if pair is not None:
+                self._see_pair(Pair(pair[0], pair[1], e.timestamp_us, e.seq, e.event_id))
+            solo = int(owner is not None and owner[0] is OwnerKind.ANONYMOUS)
+            index.append((self.ws, f"e:{e.event}", e.seq, e.timestamp_us, solo))
+            if e.user_id is not None:
+                index.append((self.ws, f"u:{e.user_id}", e.seq, e.timestamp_us, solo))
+            if e.anonymous_id is not None:
+                index.append((self.ws, f"a:{e.anonymous_id}", e.seq, e.timestamp_us, solo))
+        return index
+
+    def _see_pair(self, pair: Pair) -> None:
+        kept = self.pairs.get((pair.anonymous_id, pair.user_id))
+        if kept is None or (pair.ts, pair.seq) < (kept.ts, kept.seq):
+            self.pairs[(pair.anonymous_id, pair.user_id)] = pair
+
+    def _link(self) -> tuple[dict[str, str], dict[str, str | None]]:
+        """Links after this batch for every anonymous id it touched, and the links that moved
+        (anonymous id -> the user it was linked to before, if any)."""
+        anons = {k[2:] for k in self.deltas if k[0] == ANON} | {a for a, _ in self.pairs}
+        before = self.m.links_of(self.ws, anons) if anons else {}
+        links = dict(before)
+        if not self.pairs:
+            return links, {}
+        by_anon: dict[str, dict[str, Pair]] = defaultdict(dict)
+        for pair in self.m.pairs_of(self.ws, {a for a, _ in self.pairs}):
+            by_anon[pair.anonymous_id][pair.user_id] = pair
+        changed: list[Pair] = []
+        for (anon, user), pair in self.pairs.items():
+            kept = by_anon[anon].get(user)
+            if kept is None or (pair.ts, pair.seq) < (kept.ts, kept.seq):
+                pair.conflict = kept.conflict if kept else 0
+                by_anon[anon][user] = pair
+                changed.append(pair)
+        for anon, pairs in by_anon.items():
+            first = min(pairs.values(), key=lambda p: (p.ts, p.seq))
+            links[anon] = first.user_id
+            changed.extend(self._flag_conflicts(pairs.values(), first.user_id))
+        moved = {a: before.get(a) for a, u in links.items() if before.get(a) != u}
+        self.totals.linked += sum(1 for old in moved.values() if old is None)
+        self.m.save_pairs(self.ws, {id(p): p for p in changed}.values())
+        self.m.save_links(self.ws, {a: links[a] for a in moved})
+        return links, moved
+
+    def _flag_conflicts(self, pairs: Iterable[Pair], linked: str) -> list[Pair]:
+        """Mark every pair but the link as a conflict (counted in the totals); the pairs whose
+        mark changed. A pair new in this batch comes in unmarked."""
+        flipped = []
+        for pair in pairs:
+            conflict = int(pair.user_id != linked)
+            if conflict != pair.conflict:
+                self.totals.conflicts += conflict - pair.conflict
+                pair.conflict = conflict
+                flipped.append(pair)
+        return flipped
+
+    def _store_facts(self) -> None:
+        kept = self.m.facts(self.ws, self.deltas)
+        merged = {
+            key: merge(decode_facts(kept[key]), delta) if key in kept else delta
+            for key, delta in self.deltas.items()
+        }
+        self.m.save_facts(self.ws, {k: encode_facts(f).decode() for k, f in merged.items()})
+
+    def _refresh_people(self, links: dict[str, str], moved: dict[str, str | None]) -> None:
+        """Recompute every person this batch touched from their identities' facts."""
+        touched: set[str] = set()
+        for key in self.deltas:
+            anon_user = links.get(key[2:]) if key[0] == ANON else None
+            touched.add(f"u:{anon_user}" if anon_user else key)
+        for anon, old_user in moved.items():
+            touched |= {f"u:{links[anon]}", f"a:{anon}"}
+            if old_user:
+                touched.add(f"u:{old_user}")
+        users = [k[2:] for k in touched if k[0] == USER]
+        anons_of = self.m.anons_of(self.ws, users) if users else {}
+        wanted = set(touched) | {f"a:{a}" for anons in anons_of.values() for a in anons}
+        facts = {k: decode_facts(v) for k, v in self.m.facts(self.ws, wanted).items()}
+        old = self.m.people(self.ws, touched)
+        new: list[Person] = []
+        for key in touched:
+            parts = [facts[key]] if key in facts else []
+            if key[0] == USER:
+                parts += [facts[f"a:{a}"] for a in anons_of.get(key[2:], []) if f"a:{a}" in facts]
+            elif key[2:] in links:
+                parts = []  # a linked anonymous id is part of its user, not a person
+            person = _person(key, merge_all(parts)) if parts else None
+            self._count(old.get(key), person)
+            if person is not None:
+                new.append(person)
+        self.m.save_people(self.ws, new)
+        gone = [k for k in touched if k in old and k not in {p.key for p in new}]
+        if gone:
+            self.m.delete_people(self.ws, gone)
+
+    def _count(self, old: Person | None, new: Person | None) -> None:
+        if old is not None:
+            self.totals.add(old, -1)
+        if new is not None:
+            self.totals.add(new, 1)
+
+
+def _person(key: str, facts: Facts) -> Person:
+    assert facts.first_seen is not None and facts.last_seen is not None
+    return Person(
+        key=key,
+        kind=key[0],
+        id=key[2:],
+        first_seen=facts.first_seen,
+        last_seen=facts.last_seen,
+        event_count=facts.count,
+        status=facts.subscription_status.value,
+        has_install=int(facts.install is not None),
+        joined=int(facts.joined_within_7d),
+        revenue_events=facts.revenue_events,
+        facts=encode_facts(facts).decode(),
+    )
