@@ -30,7 +30,7 @@ FLAGS = [
 ]
 PROJECTION_WAIT_S = 20.0
 UI_WAIT_MS = 15_000
-SPECIAL_USER = "usr 4 & <b>é?#x"  # needs URL-encoding and escaping everywhere (no "/")
+SPECIAL_USER = "usr 4/ & <b>é</b>?#x"  # needs URL-encoding (even its "/") and escaping everywhere
 ODD_VISITOR = "anon <i>9</i>&x=1"  # an unlinked anonymous visitor with a markup-like id
 BUSY_EVENTS = 120  # usr_3's events: more than one page of /v1/events and of the timeline
 
@@ -534,8 +534,29 @@ def test_follow_mode_puts_new_events_on_top(page: Page, site: Site) -> None:
     expect(page.locator("#events tr")).to_have_count(3, timeout=UI_WAIT_MS)
     expect(page.locator("#events")).to_contain_text("onboarding_completed")
     assert row_ids(page, "events") == [second[1], second[0], first[0]]
+    site.wait_projected()
     assert row_ids(page, "events") == [
         e["event_id"] for e in site.all_pages("/v1/events", "events", user_id="usr_follow")
     ]
     page.uncheck("#follow")
     expect(page.locator("#follow-state")).to_have_text("")
+
+
+def test_follow_fills_in_an_event_that_became_visible_late(page: Page, site: Site) -> None:
+    """On PostgreSQL a transaction can commit after a newer one: the list puts such an event
+    where the API orders it, not on top (the shared list code, driven in the page)."""
+    page.goto(f"{site.url}/app/events")
+    order = page.evaluate(
+        """() => {
+            const body = document.createElement("tbody");
+            const more = document.createElement("button");
+            const pager = new FK.Pager({ body, more, fetchPage: null,
+                row: (e) => FK.el("tr", { "data-event-id": e.event_id }) });
+            for (const id of ["e5", "e3", "e1"]) body.append(pager.remember({ event_id: id }));
+            const added = pager.fillIn([{ event_id: "e3" }, { event_id: "e2" }, { event_id: "e1" },
+                                        { event_id: "e0" }]);
+            pager.prepend([{ event_id: "e7" }, { event_id: "e6" }]);
+            return [added, [...body.rows].map((r) => r.dataset.eventId)];
+        }"""
+    )
+    assert order == [2, ["e7", "e6", "e5", "e3", "e2", "e1", "e0"]]

@@ -199,6 +199,7 @@ const FK = (() => {
       this.generation = 0;
       this.cursor = null;
       this.ids = new Set();
+      this.rowsById = new Map();
       this.loading = false;
       more.addEventListener("click", () => this.load());
     }
@@ -207,6 +208,7 @@ const FK = (() => {
       this.generation += 1;
       this.cursor = null;
       this.ids = new Set();
+      this.rowsById = new Map();
       this.body.replaceChildren();
       this.more.hidden = true;
       if (this.empty) this.empty.hidden = true;
@@ -243,9 +245,34 @@ const FK = (() => {
       if (this.empty) this.empty.hidden = this.body.rows.length > 0;
     }
 
+    /**
+     * `items` is a run of the list as the API orders it, starting with an item shown: put
+     * each item not shown yet right after the one before it (an event that became visible
+     * after newer ones, as a PostgreSQL transaction that commits late). How many were new.
+     */
+    fillIn(items) {
+      let previous = null;
+      let added = 0;
+      for (const item of items) {
+        let row = this.rowsById.get(item.event_id);
+        if (!row && previous) {
+          row = this.remember(item);
+          row.classList.add("fresh");
+          previous.after(row);
+          added += 1;
+        }
+        if (row) previous = row;
+      }
+      return added;
+    }
+
     remember(item) {
-      if (item.event_id) this.ids.add(item.event_id);
-      return this.row(item);
+      const row = this.row(item);
+      if (item.event_id) {
+        this.ids.add(item.event_id);
+        this.rowsById.set(item.event_id, row);
+      }
+      return row;
     }
   }
 

@@ -49,7 +49,8 @@
   });
 
   // Follow mode. /v1/events lists newest received first, so the events above the newest one
-  // shown are the new ones: read from the top until an event already shown.
+  // shown are the new ones: read from the top until an event already shown (and, on that
+  // page, fill in any event that became visible later than newer ones).
   let sessions = 0;
   let following = 0; // the current follow session; 0 when off
   let timer = null;
@@ -94,9 +95,10 @@
       const known = page.events.findIndex((event) => pager.ids.has(event.event_id));
       fresh.push(...(known < 0 ? page.events : page.events.slice(0, known)));
       if (known >= 0 || !page.next_cursor) {
+        const late = known >= 0 ? pager.fillIn(page.events.slice(known)) : 0;
         if (fresh.length) pager.prepend(fresh);
         FK.clearMessage();
-        note(session, fresh.length ? fresh.length + " new" : "");
+        note(session, fresh.length + late ? fresh.length + late + " new" : "");
         return;
       }
       cursor = page.next_cursor;
