@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,6 +13,7 @@ from flokit.http import json_response, note
 from flokit.openapi import OPENAPI
 from flokit.services import services
 
+log = logging.getLogger("flokit")
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -38,10 +40,14 @@ async def metrics(request: Request) -> Response:
     """Prometheus text; the projection's lag is read at each scrape."""
     note(request, route="metrics")
     svc = services(request)
-    progress = await asyncio.to_thread(svc.store.projection_progress, svc.now_us())
-    svc.metrics.projection_position.set(progress.as_of)
-    svc.metrics.projection_lag_events.set(progress.behind)
-    svc.metrics.projection_lag_seconds.set(progress.lag_s)
+    try:
+        progress = await asyncio.to_thread(svc.store.projection_progress, svc.now_us())
+    except Exception as exc:  # the store is down: /readyz says so; the rest still counts
+        log.warning("reading the projection's progress failed: %s", exc)
+    else:
+        svc.metrics.projection_position.set(progress.as_of)
+        svc.metrics.projection_lag_events.set(progress.behind)
+        svc.metrics.projection_lag_seconds.set(progress.lag_s)
     return Response(svc.metrics.exposition(), media_type=PROMETHEUS_TEXT)
 
 

@@ -99,13 +99,17 @@ class SqliteDb:
         self.conn.executemany(sql, params)
 
 
+_LOCK = "UPDATE rm.projection_state SET as_of = as_of WHERE name = 'identity'"
+
+
 def project_next(conn: sqlite3.Connection, limit: int, apply: Apply) -> int:
     """One projector batch in one transaction on the read-model file only."""
     db = SqliteDb(conn)
     conn.execute("BEGIN")
     try:
-        # Writing first takes rm's write lock (waiting for another projector), never the log's.
-        conn.execute("UPDATE rm.projection_state SET as_of = as_of WHERE name = 'identity'")
+        # Writing first takes rm's write lock (waiting for another projector), never the log's
+        # (BEGIN IMMEDIATE would lock every attached file, the log included).
+        conn.execute(_LOCK)
         checkpoint = take_checkpoint(db, SQLITE)
         events = [LogEvent(*r) for r in conn.execute(_READ_LOG, (checkpoint.seq, limit))]
         if events:
@@ -120,8 +124,9 @@ def project_next(conn: sqlite3.Connection, limit: int, apply: Apply) -> int:
 
 
 def reset(conn: sqlite3.Connection) -> None:
-    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("BEGIN")
     try:
+        conn.execute(_LOCK)  # after any projector's batch, and ingest never waits for it
         ReadModels(SqliteDb(conn), SQLITE).clear()
         conn.execute("COMMIT")
     except BaseException:

@@ -80,7 +80,11 @@ def _window(conn: Connection, checkpoint: Checkpoint, limit: int) -> list[LogEve
 
 
 def reset(conn: Connection) -> None:
-    ReadModels(PgDb(conn), POSTGRES).clear()
+    """Empty the read models, holding the checkpoint first: a projector's batch commits
+    wholly before this or runs wholly after it, never half on each side."""
+    db = PgDb(conn)
+    take_checkpoint(db, POSTGRES, "FOR UPDATE")
+    ReadModels(db, POSTGRES).clear()
 
 
 def progress(conn: Connection, now_us: int) -> ProjectionProgress:
