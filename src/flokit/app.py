@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from flokit.api import events, imports, ingest, ops, users
+from flokit.api import events, imports, ingest, ops, pages, users
 from flokit.errors import FloKitError
 from flokit.gcpolicy import collect_cycles_rarely
 from flokit.http import RequestMiddleware, handle_flokit_error, handle_http_exception
@@ -148,7 +148,7 @@ def _routes() -> list[Route]:
         Route("/v1/users/{user_id:path}/events", users.user_events, methods=["GET"]),
         Route("/v1/users/{user_id:path}", users.get_user, methods=["GET"]),
         Route("/v1/identity", users.identity, methods=["GET"]),
-        Route("/app/import", ops.import_page, methods=["GET"]),
+        *pages.ROUTES,
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/readyz", ops.readyz, methods=["GET"]),
         Route("/metrics", ops.metrics, methods=["GET"]),

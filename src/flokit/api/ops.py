@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from importlib.resources import files
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from flokit.errors import Unavailable
 from flokit.http import json_response, note
@@ -50,15 +49,6 @@ async def metrics(request: Request) -> Response:
         svc.metrics.projection_lag_events.set(progress.behind)
         svc.metrics.projection_lag_seconds.set(progress.lag_s)
     return Response(svc.metrics.exposition(), media_type=PROMETHEUS_TEXT)
-
-
-_PAGES = files("flokit") / "web"
-
-
-async def import_page(request: Request) -> Response:
-    """Data → Import: the upload page (the key is pasted once and kept in the browser)."""
-    note(request, route="app")
-    return HTMLResponse((_PAGES / "import.html").read_text(encoding="utf-8"))
 
 
 async def openapi(request: Request) -> Response:

@@ -1,0 +1,100 @@
+"""The data explorer's web pages (Events, Users, a user, Identity, Import) and their static files.
+
+Every page is ``web/layout.html`` (header, navigation, key box) around the page's own
+``web/<page>.html``, with its script ``web/<page>.js``; the pages read the public ``/v1`` API
+in the browser with the key the user saved there. Nothing is fetched from outside the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from importlib.resources import files
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from flokit.errors import NotFound
+from flokit.http import note
+
+_WEB = files("flokit") / "web"
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+#: Scripts and styles from this server only; no inline script, no framing.
+_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+_CSS = "text/css; charset=utf-8"
+_JS = "text/javascript; charset=utf-8"
+
+#: The only files ``/app/static/{name}`` serves, with their media types.
+STATIC: dict[str, str] = {
+    "app.css": _CSS,
+    "app.js": _JS,
+    "events.js": _JS,
+    "users.js": _JS,
+    "user.js": _JS,
+    "identity.js": _JS,
+    "import.js": _JS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page: its navigation entry, title, body file and script."""
+
+    name: str
+    title: str
+
+    def render(self) -> str:
+        layout = (_WEB / "layout.html").read_text(encoding="utf-8")
+        body = (_WEB / f"{self.name}.html").read_text(encoding="utf-8")
+        return (
+            layout.replace("{{title}}", self.title)
+            .replace("{{page}}", self.name)
+            .replace("{{main}}", body)
+            .replace("{{script}}", f"/app/static/{self.name}.js")
+        )
+
+
+def _endpoint(page: Page) -> Endpoint:
+    async def handler(request: Request) -> Response:
+        note(request, route="app")
+        return HTMLResponse(page.render(), headers=_HEADERS)
+
+    handler.__doc__ = f"Data → {page.title}: the page (its data comes from /v1 in the browser)."
+    return handler
+
+
+async def static(request: Request) -> Response:
+    """A whitelisted file of ``web/``; any other name is a 404 (no path reaches the disk)."""
+    note(request, route="app")
+    name = request.path_params["name"]
+    media_type = STATIC.get(name)
+    if media_type is None:
+        raise NotFound(f"No static file {name}")
+    text = (_WEB / name).read_text(encoding="utf-8")
+    return Response(text, media_type=media_type, headers=_HEADERS)
+
+
+_EVENTS, _USERS, _USER = Page("events", "Events"), Page("users", "Users"), Page("user", "User")
+_IDENTITY, _IMPORT = Page("identity", "Identity"), Page("import", "Import")
+
+ROUTES: list[Route] = [
+    Route("/app/events", _endpoint(_EVENTS), methods=["GET"]),
+    Route("/app/users", _endpoint(_USERS), methods=["GET"]),
+    # :path, so that an id holding an encoded "/" still reaches the page (which reads it back
+    # from the address, still encoded).
+    Route("/app/users/{user_id:path}", _endpoint(_USER), methods=["GET"]),
+    Route("/app/identity", _endpoint(_IDENTITY), methods=["GET"]),
+    Route("/app/import", _endpoint(_IMPORT), methods=["GET"]),
+    Route("/app/static/{name}", static, methods=["GET"]),
+]
