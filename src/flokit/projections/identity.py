@@ -144,7 +144,8 @@ class _Batch:
             if person is not None:
                 new.append(person)
         self.m.save_people(self.ws, new)
-        gone = [k for k in touched if k in old and k not in {p.key for p in new}]
+        kept = {p.key for p in new}
+        gone = [k for k in touched if k in old and k not in kept]
         if gone:
             self.m.delete_people(self.ws, gone)
 

@@ -14,6 +14,8 @@ from flokit.store.contract import ReadModelStore
 log = logging.getLogger("flokit.projections")
 #: Events per live batch: big enough to amortise a transaction, small enough to commit fast.
 LIVE_BATCH = 2_000
+#: How many times its configured size a batch may grow to while the projector is behind.
+MAX_GROWTH = 8
 #: Events per batch in a rebuild, where only throughput counts.
 REBUILD_BATCH = 20_000
 
@@ -37,14 +39,18 @@ class Projector:
         if self._thread.is_alive():
             self._thread.join()
 
-    def step(self) -> int:
+    def step(self, size: int | None = None) -> int:
         """Project one batch; how many events it held."""
-        return self.store.project_next(self.batch, project)
+        return self.store.project_next(size or self.batch, project)
 
     def _loop(self) -> None:
+        size = self.batch
         while not self._stop.is_set():
             try:
-                done = self.step()
+                done = self.step(size)
+                # Behind (a full batch): larger batches amortise each transaction's cost over
+                # more events (the same people recur); caught up: back to short ones.
+                size = min(size * 2, self.batch * MAX_GROWTH) if done == size else self.batch
             except Exception as exc:  # the store is closing or unreachable: try again later
                 log.warning("projecting the log failed (retrying): %s", exc)
                 done = 0

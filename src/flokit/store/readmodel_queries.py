@@ -10,6 +10,9 @@ from flokit.model import EventQuery, StoredEvent
 from flokit.store.queries import event_filters
 from flokit.store.readmodel_sql import _PERSON, EVENT_COLUMNS, Person, ReadModels, Totals
 
+#: Conflicts a profile lists, newest first.
+NEWEST = 100
+
 
 class Order(StrEnum):
     ASC = "asc"
@@ -56,9 +59,15 @@ class ReadQueries(ReadModels):
     """The read API's queries over the read models."""
 
     def conflicts_naming(self, ws: int, user_id: str, anons: Sequence[str]) -> list[Conflict]:
-        among = self.d.among("p.anonymous_id")
-        sql = f"{_CONFLICTS} AND (p.user_id = ? OR {among}) ORDER BY p.seq DESC LIMIT 100"
-        return [Conflict(*r) for r in self._rows(sql, ws, user_id, self.d.as_list(anons))]
+        """Conflicts where the user is the other claimant, and those on their own anonymous
+        ids: two index lookups (``+p.conflict`` keeps SQLite off the all-conflicts index)."""
+        base = _CONFLICTS.replace("p.conflict = 1", "+p.conflict = 1")
+        found = self._rows(f"{base} AND p.user_id = ?", ws, user_id)
+        if anons:
+            among = self.d.among("p.anonymous_id")
+            found += self._rows(f"{base} AND {among}", ws, self.d.as_list(anons))
+        newest = sorted({r[5]: r for r in found}.values(), key=lambda r: r[5], reverse=True)
+        return [Conflict(*r) for r in newest[:NEWEST]]
 
     def newest_conflicts(self, ws: int, limit: int) -> list[Conflict]:
         sql = f"{_CONFLICTS} ORDER BY p.seq DESC LIMIT ?"
@@ -98,8 +107,8 @@ class ReadQueries(ReadModels):
     def timeline(self, query: TimelineQuery) -> list[StoredEvent]:
         """The merged timeline: the user's own events, and their anonymous ids' events that
         carry no user, by (timestamp, seq)."""
-        keys = [f"a:{a}" for a in query.anonymous_ids]
-        args: list[object] = [query.workspace_id, f"u:{query.user_id}", self.d.as_list(keys)]
+        keys = [f"u:{query.user_id}", *(f"a:{a}" for a in query.anonymous_ids)]
+        args: list[object] = [query.workspace_id, self.d.as_list(keys), f"u:{query.user_id}"]
         sign, direction = (">", "ASC") if query.order is Order.ASC else ("<", "DESC")
         after = ""
         if query.after is not None:
@@ -107,7 +116,7 @@ class ReadQueries(ReadModels):
             args.extend(query.after)
         sql = (
             f"SELECT {EVENT_COLUMNS} FROM event_index i JOIN events e ON e.seq = i.seq"
-            f" WHERE i.workspace_id = ? AND (i.key = ? OR (i.solo = 1 AND {self.d.among('i.key')}))"
+            f" WHERE i.workspace_id = ? AND {self.d.among('i.key')} AND (i.key = ? OR i.solo = 1)"
             f"{after} ORDER BY i.ts {direction}, i.seq {direction} LIMIT ?"
         )
         return [StoredEvent(*r) for r in self._rows(sql, *args, query.limit)]

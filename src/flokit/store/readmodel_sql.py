@@ -17,8 +17,9 @@ read API asks. Table by table:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass, fields
+import operator
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 
@@ -130,6 +131,18 @@ READ_MODEL_TABLES = (
 )
 
 
+_GETTERS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def _values(record: Any) -> tuple[Any, ...]:
+    """A dataclass's field values in order, shallow (``astuple`` deep-copies each one)."""
+    cls = type(record)
+    getter = _GETTERS.get(cls)
+    if getter is None:
+        getter = _GETTERS[cls] = operator.attrgetter(*(f.name for f in fields(cls)))
+    return getter(record)
+
+
 class ReadModels:
     """The read-model tables on one connection, in the caller's transaction."""
 
@@ -155,7 +168,7 @@ class ReadModels:
             " conflict) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, anonymous_id,"
             " user_id) DO UPDATE SET ts = excluded.ts, seq = excluded.seq,"
             " event_id = excluded.event_id, conflict = excluded.conflict",
-            [(ws, *astuple(p)) for p in pairs],
+            [(ws, *_values(p)) for p in pairs],
         )
 
     def links_of(self, ws: int, anons: Iterable[str]) -> dict[str, str]:
@@ -203,7 +216,7 @@ class ReadModels:
         self._many(
             f"INSERT INTO people (workspace_id, {_PERSON}) VALUES (?{', ?' * len(names)})"
             f" ON CONFLICT (workspace_id, key) DO UPDATE SET {updates}",
-            [(ws, *astuple(p)) for p in people],
+            [(ws, *_values(p)) for p in people],
         )
 
     def delete_people(self, ws: int, keys: Iterable[str]) -> None:
@@ -223,7 +236,7 @@ class ReadModels:
         self._many(
             f"INSERT INTO identity_totals (workspace_id, {_TOTALS}) VALUES (?{', ?' * len(names)})"
             f" ON CONFLICT (workspace_id) DO UPDATE SET {updates}",
-            [(ws, *astuple(totals))],
+            [(ws, *_values(totals))],
         )
 
     def add_index(self, rows: Iterable[tuple[int, str, int, int, int]]) -> None:
@@ -272,5 +285,5 @@ def save_checkpoint(db: Db, dialect: Dialect, checkpoint: Checkpoint) -> None:
             " ON CONFLICT (name) DO UPDATE SET as_of = excluded.as_of, seq = excluded.seq,"
             " tx_lo = excluded.tx_lo, tx_hi = excluded.tx_hi"
         ),
-        [(PROJECTION, *astuple(checkpoint))],
+        [(PROJECTION, *_values(checkpoint))],
     )

@@ -59,6 +59,8 @@ SCHEMA = [
 _READ_LOG = f"SELECT {LOG_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
 #: Which events the index may not hold yet (the explorer reads them from the log).
 T = TypeVar("T")
+#: Page cache of the read-model file, per connection (a maximum: it fills only as used).
+RM_CACHE_KIB = 256 * 1024
 UNSETTLED = "seq > coalesce((SELECT seq FROM projection_state WHERE name = 'identity'), 0)"
 
 
@@ -71,6 +73,9 @@ def attach(conn: sqlite3.Connection, log_path: Path) -> None:
     """Attach the read models' file to a connection of the log as ``rm``."""
     conn.execute("ATTACH DATABASE ? AS rm", (str(read_models_path(log_path)),))
     conn.execute("PRAGMA rm.synchronous = NORMAL")
+    # Projector batches touch pages all over the read models' B-trees; with the default 2 MB
+    # cache each batch re-read them (bench/identity.py: 4.0k -> 5.2k events/s live at 256 MB).
+    conn.execute(f"PRAGMA rm.cache_size = {-RM_CACHE_KIB}")
 
 
 def create(conn: sqlite3.Connection) -> None:
