@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +23,7 @@ from rich.table import Table
 
 from flokit.imports.client import ImportClient, ImportFailed, summary
 from flokit.model import ApiKey, IssuedKey, KeyKind, Workspace
-from flokit.projections.projector import catch_up
+from flokit.projections.projector import Projector, catch_up
 from flokit.settings import Settings
 from flokit.store import Store, open_store
 from flokit.store.contract import BackendUnreachable, SchemaMismatch
@@ -55,6 +59,10 @@ RedisOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+#: How long `serve` waits at shutdown for its projector to finish its batch.
+PROJECTOR_STOP_S = 20.0
 
 
 def main() -> None:
@@ -108,15 +116,38 @@ def serve(
         if store.count_workspaces() == 0:
             _bootstrap(store)
     os.environ.update(settings.as_env())  # worker processes rebuild the same settings
-    uvicorn.run(
-        "flokit.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        access_log=False,
-        log_config=_LOG_CONFIG,
-    )
+    projector = _start_projector() if settings.projector else None
+    os.environ["FLOKIT_PROJECTOR"] = "false"  # the workers leave projecting to that process
+    try:
+        uvicorn.run(
+            "flokit.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            access_log=False,
+            log_config=_LOG_CONFIG,
+        )
+    finally:
+        if projector is not None:
+            _stop_child(projector)
+
+
+def _start_projector() -> subprocess.Popen[bytes]:
+    """The projector in a process of its own (`flokit projections follow`): its Python work
+    never holds the request path's interpreter lock. Same settings, same process group."""
+    return subprocess.Popen([sys.executable, "-m", "flokit", "projections", "follow"])
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (it finishes its batch), then SIGKILL if it lingers: a cut batch rolls back."""
+    if child.poll() is None:
+        child.terminate()
+    try:
+        child.wait(timeout=PROJECTOR_STOP_S)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def _check_redis(settings: Settings) -> None:
@@ -154,6 +185,24 @@ def projections_rebuild(db: DbOption = None) -> None:
         out.print(
             f"Rebuilt the read models from {done:,} events in {seconds:.1f} s ({rate:,.0f}/s)"
         )
+
+
+@projections_app.command("follow")
+def projections_follow(db: DbOption = None) -> None:
+    """Follow the log into the read models until stopped (SIGTERM or Ctrl-C). `flokit serve`
+    runs one; run it alone on a node of its own with FLOKIT_PROJECTOR=false on the others."""
+    settings = Settings.from_env(db=db)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    parent = os.getppid()
+    with _store(settings.db) as store:
+        projector = Projector(store, batch=settings.projector_batch)
+        projector.start()
+        # Stop with the server that started it, however it ended (a parent's SIGKILL too).
+        while not stop.wait(1.0) and os.getppid() == parent:
+            pass
+        projector.stop()
 
 
 @projections_app.command("status")
