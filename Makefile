@@ -42,6 +42,7 @@ bench: $(VENV)/.dev
 	cd bench && ../$(BIN)/python sdk.py
 	cd bench && ../$(BIN)/python drivers.py
 	cd bench && ../$(BIN)/python postgres.py
+	cd bench && ../$(BIN)/python identity.py
 
 clean:
 	rm -rf $(VENV) bench/out .pytest_cache .mypy_cache .ruff_cache .hypothesis
