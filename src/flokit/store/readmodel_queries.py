@@ -65,7 +65,10 @@ class ReadQueries(ReadModels):
         ``+conflict`` keeps it off the all-conflicts index."""
         pairs = "SELECT anonymous_id, user_id, event_id, ts, seq FROM identity_pairs"
         where = " WHERE workspace_id = ? AND +conflict = 1 AND "
-        found = self._rows(pairs + where + "user_id = ?", ws, user_id)
+        # The subquery reads the user index; asked directly, SQLite walked the primary key.
+        mine = "anonymous_id IN (SELECT anonymous_id FROM identity_pairs"
+        mine += " WHERE workspace_id = ? AND user_id = ?) AND user_id = ?"
+        found = self._rows(pairs + where + mine, ws, ws, user_id, user_id)
         if anons:
             among = self.d.among("anonymous_id")
             found += self._rows(pairs + where + among, ws, self.d.as_list(anons))
