@@ -144,7 +144,7 @@ async def identity(request: Request) -> Response:
     ws = key.workspace_id
 
     def work(q: ReadQueries, as_of: int) -> dict[str, Any]:
-        t = q.identity_totals(ws)
+        t = q.totals(ws)
         return {
             "users": t.users,
             "anonymous_ids_linked": t.linked,

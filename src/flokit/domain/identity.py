@@ -38,21 +38,11 @@ def is_identity(value: str | None) -> bool:
     return bool(stripped) and stripped.lower() not in PLACEHOLDER_IDS
 
 
-def owner_of(user_id: str | None, anonymous_id: str | None) -> tuple[OwnerKind, str] | None:
-    """The identity an event belongs to as sent: its user if it names one, else its anonymous
-    id (which a link may later attribute to a user), else nobody."""
-    if is_identity(user_id):
-        assert user_id is not None
-        return OwnerKind.USER, user_id
-    if is_identity(anonymous_id):
-        assert anonymous_id is not None
-        return OwnerKind.ANONYMOUS, anonymous_id
-    return None
-
-
-def link_of(user_id: str | None, anonymous_id: str | None) -> tuple[str, str] | None:
-    """The (anonymous id, user id) pair an event links, if both name someone."""
-    if is_identity(user_id) and is_identity(anonymous_id):
-        assert user_id is not None and anonymous_id is not None
-        return anonymous_id, user_id
-    return None
+def identities(user_id: str | None, anonymous_id: str | None) -> tuple[str | None, str | None]:
+    """The event's ids that name someone (each checked once): a placeholder counts as absent.
+    The event belongs to its user if it has one, else to its anonymous id (which a link may
+    later attribute to a user); with both, it links them."""
+    return (
+        user_id if is_identity(user_id) else None,
+        anonymous_id if is_identity(anonymous_id) else None,
+    )

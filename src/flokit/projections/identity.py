@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from flokit.domain.facts import Facts, decode_facts, encode_facts, facts_of, merge, merge_all
-from flokit.domain.identity import OwnerKind, link_of, owner_of
+from flokit.domain.identity import OwnerKind, identities
 from flokit.store.readmodel_sql import LogEvent, Pair, Person, ReadModels
 
 USER, ANON = OwnerKind.USER.value, OwnerKind.ANONYMOUS.value
@@ -47,16 +47,15 @@ class _Batch:
         """Facts per owner and pairs from the batch; the index rows of its events."""
         index: list[tuple[int, str, int, int, int]] = []
         for e in events:
-            owner = owner_of(e.user_id, e.anonymous_id)
-            if owner is not None:
-                key = f"{owner[0].value}:{owner[1]}"
+            user, anon = identities(e.user_id, e.anonymous_id)
+            key = f"{USER}:{user}" if user else f"{ANON}:{anon}" if anon else None
+            if key is not None:
                 facts = facts_of(e.event, e.seq, e.timestamp_us, e.properties)
                 kept = self.deltas.get(key)
                 self.deltas[key] = facts if kept is None else merge(kept, facts)
-            pair = link_of(e.user_id, e.anonymous_id)
-            if pair is not None:
-                self._see_pair(Pair(pair[0], pair[1], e.timestamp_us, e.seq, e.event_id))
-            solo = int(owner is not None and owner[0] is OwnerKind.ANONYMOUS)
+            if user and anon:
+                self._see_pair(Pair(anon, user, e.timestamp_us, e.seq, e.event_id))
+            solo = int(user is None and anon is not None)
             index.append((self.ws, f"e:{e.event}", e.seq, e.timestamp_us, solo))
             if e.user_id is not None:
                 index.append((self.ws, f"u:{e.user_id}", e.seq, e.timestamp_us, solo))

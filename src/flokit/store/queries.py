@@ -8,6 +8,13 @@ from dataclasses import fields
 
 from flokit.model import EventQuery, ImportRecord
 
+#: The columns of a ``StoredEvent``, in its field order (every backend's event reads).
+STORED_EVENT_COLUMNS = (
+    "seq, event_id, event, user_id, anonymous_id, timestamp_us, received_us, properties, insert_id"
+)
+#: The same, qualified by the alias ``e`` (queries that join the events).
+JOINED_EVENT_COLUMNS = ", ".join(f"e.{c}" for c in STORED_EVENT_COLUMNS.split(", "))
+
 #: The ``imports`` table's columns: one per ``ImportRecord`` field, same names, same order.
 #: (What a job may change is what ``contract.ImportUpdate`` has fields for.)
 IMPORT_COLUMNS = [f.name for f in fields(ImportRecord)]

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from flokit.model import EventQuery, StoredEvent
-from flokit.store.queries import event_filters
-from flokit.store.readmodel_sql import _PERSON, EVENT_COLUMNS, Person, ReadModels, Totals
+from flokit.store.queries import JOINED_EVENT_COLUMNS, STORED_EVENT_COLUMNS, event_filters
+from flokit.store.readmodel_sql import _PERSON, Person, ReadModels
 
 #: Conflicts a profile lists, newest first.
 NEWEST = 100
@@ -80,9 +80,6 @@ class ReadQueries(ReadModels):
         sql = f"{_CONFLICTS} ORDER BY p.seq DESC LIMIT ?"
         return [Conflict(*r) for r in self._rows(sql, ws, limit)]
 
-    def identity_totals(self, ws: int) -> Totals:
-        return self.totals(ws)
-
     def people_page(self, query: PeopleQuery) -> list[Person]:
         clauses: list[str] = ["workspace_id = ?"]
         args: list[object] = [query.workspace_id]
@@ -122,7 +119,7 @@ class ReadQueries(ReadModels):
             after = f" AND (i.ts, i.seq) {sign} (?, ?)"
             args.extend(query.after)
         sql = (
-            f"SELECT {EVENT_COLUMNS} FROM event_index i JOIN events e ON e.seq = i.seq"
+            f"SELECT {JOINED_EVENT_COLUMNS} FROM event_index i JOIN events e ON e.seq = i.seq"
             f" WHERE i.workspace_id = ? AND {self.d.among('i.key')} AND (i.key = ? OR i.solo = 1)"
             f"{after} ORDER BY i.ts {direction}, i.seq {direction} LIMIT ?"
         )
@@ -135,7 +132,7 @@ class ReadQueries(ReadModels):
         mark = self.d.mark
         before = f" AND i.seq < {mark}" if query.before_seq is not None else ""
         sql = (
-            f"SELECT {EVENT_COLUMNS} FROM event_index i JOIN events e ON e.seq = i.seq"
+            f"SELECT {JOINED_EVENT_COLUMNS} FROM event_index i JOIN events e ON e.seq = i.seq"
             f" WHERE i.workspace_id = {mark} AND i.key = {mark}{before}"
             f" AND {where} ORDER BY i.seq DESC LIMIT {mark}"
         )
@@ -152,7 +149,7 @@ class ReadQueries(ReadModels):
         found = self.indexed_events(query, key)
         where, args = event_filters(query, self.d.mark)
         sql = (
-            f"SELECT {EVENT_COLUMNS.replace('e.', '')} FROM events WHERE {where} AND {unsettled}"
+            f"SELECT {STORED_EVENT_COLUMNS} FROM events WHERE {where} AND {unsettled}"
             f" ORDER BY seq DESC LIMIT {self.d.mark}"
         )
         found += [StoredEvent(*r) for r in self.db.rows(sql, [*args, query.limit])]

@@ -115,10 +115,6 @@ class LogEvent:
 
 
 LOG_COLUMNS = "seq, workspace_id, event_id, event, user_id, anonymous_id, timestamp_us, properties"
-EVENT_COLUMNS = (
-    "e.seq, e.event_id, e.event, e.user_id, e.anonymous_id, e.timestamp_us, e.received_us,"
-    " e.properties, e.insert_id"
-)
 _PERSON = ", ".join(f.name for f in fields(Person))
 _TOTALS = ", ".join(f.name for f in fields(Totals))
 READ_MODEL_TABLES = (

@@ -14,11 +14,9 @@ import msgspec
 from flokit.model import EventQuery, StoredEvent, ValidEvent
 from flokit.pipeline.duplicates import Keys, duplicate_keys
 from flokit.pipeline.duplicates import originals as find_originals
-from flokit.store.queries import event_filters
+from flokit.store.queries import STORED_EVENT_COLUMNS, event_filters
 
-_COLUMNS = (
-    "seq, event_id, event, user_id, anonymous_id, timestamp_us, received_us, properties, insert_id"
-)
+_COLUMNS = STORED_EVENT_COLUMNS
 _EVENT_COLUMNS = (
     "workspace_id, event_id, event, user_id, anonymous_id, timestamp_us, received_us,"
     " properties, insert_id"

@@ -17,11 +17,9 @@ from flokit.model import EventQuery, StoredEvent, ValidEvent
 from flokit.pipeline.duplicates import Keys, duplicate_keys
 from flokit.pipeline.duplicates import originals as find_originals
 from flokit.store.postgres.connections import Connection
-from flokit.store.queries import event_filters
+from flokit.store.queries import STORED_EVENT_COLUMNS, event_filters
 
-_COLUMNS = (
-    "seq, event_id, event, user_id, anonymous_id, timestamp_us, received_us, properties, insert_id"
-)
+_COLUMNS = STORED_EVENT_COLUMNS
 #: Events go in by binary COPY: less CPU on this side than building array parameters
 #: (sequential appends, alternated: 7.6 against 9.0 ms a 1,000-event batch; bench/drivers.py:
 #: 68.9k rows/s against 55.9k).
