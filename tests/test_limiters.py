@@ -217,6 +217,42 @@ def test_every_decision_is_exactly_takes(
     limiters.run(scenario())
 
 
+@given(
+    st.integers(min_value=1, max_value=20),
+    st.lists(st.one_of(st.just(0.0), st.floats(min_value=-30, max_value=30)), max_size=200),
+)
+def test_clocks_out_of_order_never_admit_more_than_the_bucket_refills(
+    limit: int, steps: list[float]
+) -> None:
+    """Decisions stamped out of order (nodes' clocks, requests that waited for a connection):
+    over any span, at most a full bucket plus the span's refill is admitted. A bucket whose
+    clock stepped back refilled the same seconds twice (a two-worker test admitted 121 of 100
+    plus 17)."""
+    stamps = list(itertools.accumulate(steps, initial=1000.0))
+    bucket: Bucket | None = None
+    admitted = 0
+    for now in stamps:
+        decision, bucket = take(bucket, limit, now, spend=True)
+        admitted += decision.allowed
+    span = max(stamps) - stamps[0]
+    assert admitted <= limit + span * limit / 60 + 1e-9
+
+
+def test_a_late_stamp_refills_nothing_and_keeps_the_clock(limiters: Backend[Limiter]) -> None:
+    """Every backend: a bucket emptied at t=100, then a decision stamped t=40 and one at t=100
+    again, admits nothing (the early stamp must not move the bucket's clock back)."""
+
+    async def scenario() -> None:
+        limiter, workspace_id = await limiters.open(), next(WORKSPACES)
+        for _ in range(10):
+            await limiter.acquire(workspace_id, 10, 100.0)
+        late = await limiter.acquire(workspace_id, 10, 40.0)
+        again = await limiter.acquire(workspace_id, 10, 100.0)
+        assert not late.allowed and not again.allowed
+
+    limiters.run(scenario())
+
+
 @pytest.mark.parametrize("instances", [1, 2], ids=["one instance", "two instances"])
 def test_concurrent_acquires_admit_exactly_capacity(
     limiters: Backend[Limiter], instances: int

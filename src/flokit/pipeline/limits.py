@@ -41,18 +41,21 @@ class Bucket:
 def take(bucket: Bucket | None, limit: int, now_s: float, spend: bool) -> tuple[Decision, Bucket]:
     """Refill ``bucket`` to ``now_s`` (capacity ``limit``, ``limit`` per minute), then spend a
     token if ``spend`` and one is there. A new workspace starts full; a raised (lowered) limit
-    adds (removes) the difference at once."""
+    adds (removes) the difference at once. The bucket's clock never goes back: a decision
+    stamped earlier than the last one (another node's clock, or a request that waited for a
+    connection) refills nothing and leaves the clock where it was, or the next decision would
+    refill the same seconds twice."""
     rate = limit / WINDOW_S
     if bucket is None:
-        tokens = float(limit)
+        tokens, updated_s = float(limit), now_s
     else:
-        elapsed = max(0.0, now_s - bucket.updated_s)
-        tokens = bucket.tokens + elapsed * rate + (limit - bucket.limit)
+        updated_s = max(now_s, bucket.updated_s)
+        tokens = bucket.tokens + (updated_s - bucket.updated_s) * rate + (limit - bucket.limit)
         tokens = min(float(limit), max(0.0, tokens))
     allowed = tokens >= 1.0
     if spend and allowed:
         tokens -= 1.0
-    return decision_of(allowed, tokens, limit, spend), Bucket(tokens, now_s, limit)
+    return decision_of(allowed, tokens, limit, spend), Bucket(tokens, updated_s, limit)
 
 
 def decision_of(allowed: bool, tokens: float, limit: int, spend: bool) -> Decision:

@@ -48,9 +48,10 @@ local now = tonumber(ARGV[2])
 local rate = limit / tonumber(ARGV[5])
 local held = redis.call('HMGET', KEYS[1], 'tokens', 'updated_s', 'capacity')
 local tokens
+local updated = now
 if held[1] then
-  local elapsed = math.max(0.0, now - tonumber(held[2]))
-  tokens = tonumber(held[1]) + elapsed * rate + (limit - tonumber(held[3]))
+  updated = math.max(now, tonumber(held[2]))
+  tokens = tonumber(held[1]) + (updated - tonumber(held[2])) * rate + (limit - tonumber(held[3]))
   tokens = math.min(limit, math.max(0.0, tokens))
 else
   tokens = limit
@@ -61,7 +62,7 @@ if ARGV[3] == '1' then
     tokens = tokens - 1.0
   end
   redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens),
-    'updated_s', string.format('%.17g', now), 'capacity', ARGV[1])
+    'updated_s', string.format('%.17g', updated), 'capacity', ARGV[1])
   redis.call('EXPIRE', KEYS[1], ARGV[4])
 end
 return {allowed and 1 or 0, string.format('%.17g', tokens)}
