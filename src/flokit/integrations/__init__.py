@@ -1,0 +1,1 @@
+"""Provider webhooks and callbacks turned into canonical events (spec: integrations.md)."""
