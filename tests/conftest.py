@@ -20,14 +20,19 @@ from flokit.store import Store, open_store
 
 from backends import BACKENDS, REDIS_URL, postgres_database, redis_prefix
 
-SPEC = Path(__file__).resolve().parents[1].parent / "shared" / "spec"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def documented_curl() -> str:
+    """The documented cURL example of the batch endpoint (tests/fixtures), comments left out."""
+    text = (FIXTURES / "batch-events-curl.sh").read_text()
+    return "\n".join(line for line in text.splitlines() if not line.startswith("#"))
 
 
 def seed_batch() -> dict[str, Any]:
-    """The three-event example of batch-events.md, read from the spec itself."""
-    text = (SPEC / "batch-events.md").read_text()
-    match = re.search(r"-d '(.*?)'\n", text, re.S)
-    assert match, "the curl example of batch-events.md was not found"
+    """The three-event body of the documented cURL example."""
+    match = re.search(r"-d '(.*?)'$", documented_curl(), re.S)
+    assert match, "the body of the documented cURL example was not found"
     body: dict[str, Any] = json.loads(match.group(1))
     return body
 

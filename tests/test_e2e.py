@@ -16,7 +16,7 @@ import pytest
 
 from flokit.settings import Settings
 
-from conftest import SPEC, count_events, event
+from conftest import count_events, documented_curl, event
 from server import FLOKIT, Server, cli
 
 
@@ -51,10 +51,7 @@ def send(server: Server, key: str, events: list[Any], **headers: str) -> httpx.R
 def test_documented_curl_example_unchanged_but_host_and_key(
     server: Server, workspace: dict[str, Any]
 ) -> None:
-    text = (SPEC / "batch-events.md").read_text()
-    match = re.search(r"```bash cURL[^\n]*\n\s*(curl .*?)\n\s*```", text, re.S)
-    assert match
-    command = match.group(1).replace("https://api.flokit.ai", server.url)
+    command = documented_curl().replace("https://api.flokit.ai", server.url)
     env = {**os.environ, "FLOKIT_API_KEY": workspace["api_key"]}
     done = subprocess.run(
         ["bash", "-c", command + " -sS"], capture_output=True, text=True, env=env, timeout=30

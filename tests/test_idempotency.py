@@ -99,12 +99,12 @@ def test_failed_request_is_not_kept(api: Api) -> None:
 
 def test_key_is_scoped_to_its_workspace(api: Api) -> None:
     _, other = api.store.create_workspace("other")
-    first = post(api, "shared", {"events": [event()]})
+    first = post(api, "same-key", {"events": [event()]})
     second = api.post(
         "/v1/batch/events",
         json.dumps({"events": [event()]}).encode(),
         Authorization=f"Bearer {other.secret}",
-        **{"Idempotency-Key": "shared"},
+        **{"Idempotency-Key": "same-key"},
     )
     assert "Idempotent-Replayed" not in second.headers
     assert second.json()["event_ids"] != first.json()["event_ids"]
