@@ -29,10 +29,12 @@ from flokit_sdk.results import BatchResult
 
 
 class AsyncClient(ClientBase):
-    """``Client`` for asyncio programs: ``await send_batch(...)``, ``await track(...)``.
+    """``Client`` for asyncio programs: ``await send_batch(...)``, ``await track(...)``; the
+    same constructor options and methods (tests/test_sdk_surface.py holds them equal).
 
     Close it (``async with`` or ``await close()``); events still queued when the interpreter
-    exits without that are sent then by a blocking fallback, so none is lost silently.
+    exits without that are sent then, in a loop of their own, with the client's own settings
+    (compression, limits, transport, retries), so none is lost silently.
     """
 
     def __init__(
@@ -46,6 +48,7 @@ class AsyncClient(ClientBase):
         max_body_bytes: int = 10 * MIB - 64 * 1024,
         flush_interval: float = 5.0,
         max_queue_size: int = 100_000,
+        senders: int = 2,
         overflow: Overflow = "block",
         on_error: OnError | None = None,
         on_drop: OnDrop | None = None,
@@ -67,11 +70,12 @@ class AsyncClient(ClientBase):
             retry=retry,
             clock=clock,
         )
-        self.base_url, self.timeout = base_url, timeout
+        self.base_url, self.timeout, self._transport = base_url, timeout, transport
         self._sleep = sleep
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=transport)
+        self._http = self._connect()
         self._changed: asyncio.Condition | None = None
-        self._worker: asyncio.Task[None] | None = None
+        self._senders = max(1, senders)
+        self._workers: list[asyncio.Task[None]] = []
         atexit.register(_leftovers_at_exit, weakref.ref(self))
 
     async def send_batch(self, events: list[dict[str, Any]]) -> BatchResult:
@@ -133,15 +137,21 @@ class AsyncClient(ClientBase):
                 changed.notify_all()
         return str(doc["insert_id"])
 
-    async def flush(self) -> None:
-        """Send everything queued now and wait until nothing is left or in flight."""
+    async def flush(self, timeout: float | None = None) -> bool:
+        """As ``Client.flush``: send everything queued now; True once the queue is empty and
+        nothing is in flight, False if ``timeout`` seconds passed first."""
         changed = self._condition()
         async with changed:
             self._flushing = True
             changed.notify_all()
-            while (self._backlog.events or self._in_flight) and self._worker_alive():
-                await changed.wait()
-            self._flushing = False
+            try:
+                async with asyncio.timeout(timeout):
+                    await changed.wait_for(self._drained_or_stopped)
+            except TimeoutError:
+                pass
+            finally:
+                self._flushing = False
+            return not self._backlog.events and not self._in_flight
 
     async def close(self) -> None:
         """Flush, stop the background sender and release the connection (idempotent)."""
@@ -152,8 +162,8 @@ class AsyncClient(ClientBase):
         async with changed:
             self._closed = True
             changed.notify_all()
-        if self._worker is not None:
-            await self._worker
+        for worker in self._workers:
+            await worker
         await self._http.aclose()
 
     async def __aenter__(self) -> AsyncClient:
@@ -167,12 +177,20 @@ class AsyncClient(ClientBase):
             self._changed = asyncio.Condition()
         return self._changed
 
-    def _worker_alive(self) -> bool:
-        return self._worker is not None and not self._worker.done()
+    def _connect(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.base_url, timeout=self.timeout, transport=self._transport
+        )
+
+    def _drained_or_stopped(self) -> bool:
+        drained = not self._backlog.events and not self._in_flight
+        return drained or not any(not worker.done() for worker in self._workers)
 
     def _start_worker(self) -> None:
-        if self._worker is None:
-            self._worker = asyncio.get_running_loop().create_task(self._run())
+        """Start the senders (two by default, as ``Client``), each a task of the running loop."""
+        if not self._workers:
+            loop = asyncio.get_running_loop()
+            self._workers = [loop.create_task(self._run()) for _ in range(self._senders)]
 
     async def _run(self) -> None:
         changed = self._condition()
@@ -201,21 +219,23 @@ class AsyncClient(ClientBase):
             self._outcome(batch, result, None)
 
     def _send_leftovers(self) -> None:
-        """At interpreter exit without ``close()``: send what is still queued, blocking."""
+        """At interpreter exit without ``close()``: send what is still queued, in a new event
+        loop (the program's has ended) through this client's own code, so compression, size
+        limits, retries and the caller's transport all still apply."""
         if self._closed or not self._backlog.events:
             return
-        from flokit_sdk._sync import Client
+        leftovers = self._backlog.take(len(self._backlog.events))
+        self._closed = True
+        asyncio.run(self._deliver_at_exit(leftovers))
 
-        leftovers = list(self._backlog.events)
-        self._backlog.events.clear()
-        with Client(
-            self.api_key,
-            self.base_url,
-            timeout=self.timeout,
-            retry=self.retry,
-            on_error=self.on_error,
-        ) as fallback:
-            fallback._send_in_background(leftovers)
+    async def _deliver_at_exit(self, leftovers: list[dict[str, Any]]) -> None:
+        # The program's connections belong to its ended loop: a client of this loop's own, over
+        # the same transport.
+        self._http = self._connect()
+        try:
+            await self._send_in_background(leftovers)
+        finally:
+            await self._http.aclose()
 
 
 def _leftovers_at_exit(ref: weakref.ref[AsyncClient]) -> None:
