@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from flokit.model import Rejection
+from flokit.model import EventOutcome, Rejection
 
 
 class Metrics:
@@ -50,11 +50,11 @@ class Metrics:
     def count_events(self, accepted: int, duplicates: int, rejections: list[Rejection]) -> None:
         """Record one request's per-event outcomes."""
         if accepted - duplicates:
-            self.events.labels("accepted", "").inc(accepted - duplicates)
+            self.events.labels(EventOutcome.ACCEPTED, "").inc(accepted - duplicates)
         if duplicates:
-            self.events.labels("duplicate", "").inc(duplicates)
+            self.events.labels(EventOutcome.DUPLICATE, "").inc(duplicates)
         for rejection in rejections:
-            self.events.labels("rejected", rejection.code).inc()
+            self.events.labels(EventOutcome.REJECTED, rejection.code).inc()
 
     def exposition(self) -> bytes:
         """The Prometheus text format."""

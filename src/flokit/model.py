@@ -13,6 +13,46 @@ class KeyKind(StrEnum):
     READ_ONLY = "read_only"
 
 
+class RejectionCode(StrEnum):
+    """Why one event (or import row) was rejected: the ``code`` of a batch error (contract §3)."""
+
+    NOT_AN_OBJECT = "not_an_object"
+    TOO_LARGE = "too_large"
+    MISSING_FIELD = "missing_field"
+    INVALID_FIELD = "invalid_field"
+    UNKNOWN_FIELD = "unknown_field"
+    INVALID_ROW = "invalid_row"  # imports only: a CSV row that is not even an event
+
+
+class EventOutcome(StrEnum):
+    """What became of one received event (the ``outcome`` label of ``flokit_events``)."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+class ImportStatus(StrEnum):
+    """Where an import job is in its life (contract §10)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def ended(self) -> bool:
+        return self in (ImportStatus.COMPLETED, ImportStatus.FAILED)
+
+
+class ImportPhase(StrEnum):
+    """An import job's phase: check every row, then store the valid ones in timestamp order."""
+
+    VALIDATE = "validate"
+    STORE = "store"
+    DONE = "done"
+
+
 class ValidEvent(msgspec.Struct, array_like=True, gc=False):
     """An event that passed validation, in the shape the store keeps. A msgspec struct: cheap
     to make, and imports stage it as a compact msgpack array and read slices of it back in one
@@ -34,7 +74,7 @@ class Rejection:
     index: int
     event: str | None
     reason: str
-    code: str
+    code: RejectionCode
     field: str | None
 
 
@@ -139,7 +179,7 @@ class ImportRecord:
 
     id: str
     workspace_id: int
-    status: str  # queued | running | completed | failed
+    status: ImportStatus
     dry_run: bool
     file_sha256: str
     file_bytes: int
@@ -152,7 +192,7 @@ class ImportRecord:
     duplicates: int
     errors: list[dict[str, object]]  # the first 100: {"row", "event", "reason"}
     failure: str | None
-    phase: str  # validate | store | done
+    phase: ImportPhase
     stored_ts: int  # the store phase's resume point: the (timestamp, place in the file)
     stored_row: int  # of the last event committed (imports/runs.py: ``place``)
     created_us: int

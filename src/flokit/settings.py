@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from enum import Enum
 from pathlib import Path
+from typing import Any
 
 MIB = 1024 * 1024
 
@@ -47,11 +52,12 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Build settings from ``FLOKIT_<FIELD>`` variables, then explicit overrides."""
         env = os.environ if env is None else env
+        annotations = typing.get_type_hints(cls)
         values: dict[str, object] = {}
         for f in fields(cls):
-            raw = env.get(f"FLOKIT_{f.name.upper()}")
+            raw = env.get(env_name(f.name))
             if raw is not None:
-                values[f.name] = _parse(raw, f.type, f.name)
+                values[f.name] = parse_setting(raw, annotations[f.name], env_name(f.name))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
@@ -62,7 +68,7 @@ class Settings:
     def as_env(self) -> dict[str, str]:
         """The environment that reproduces these settings in a worker process."""
         return {
-            f"FLOKIT_{f.name.upper()}": str(value)
+            env_name(f.name): str(value)
             for f in fields(self)
             if (value := getattr(self, f.name)) is not None
         }
@@ -90,17 +96,85 @@ class Settings:
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
-def _parse(raw: str, type_name: object, name: str) -> object:
-    """Turn one environment string into the field's type, with an error that names the variable."""
+class SettingsError(ValueError):
+    """A ``FLOKIT_*`` variable whose value is not of its setting's type."""
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable of a setting."""
+    return f"FLOKIT_{field_name.upper()}"
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _bool(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word not in _TRUE | _FALSE:
+        raise ValueError(f"use one of {', '.join(sorted(_TRUE | _FALSE))}")
+    return word in _TRUE
+
+
+def _float(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _path(raw: str) -> Path:
+    if not raw:
+        raise ValueError("must not be empty")
+    return Path(raw)
+
+
+_PARSERS: dict[type, Callable[[str], object]] = {
+    str: str,
+    int: int,
+    float: _float,
+    bool: _bool,
+    Path: _path,
+}
+
+
+def parse_setting(raw: str, annotation: Any, variable: str) -> object:
+    """One environment string as the setting's annotated type: ``X | None`` takes an empty
+    string as None; a value that is not an ``X`` is a ``SettingsError`` naming the variable."""
+    kind, optional = _unwrap_optional(annotation)
+    if optional and raw == "":
+        return None
+    parser = _parser_of(kind)
     try:
-        if type_name == "int":
-            return int(raw)
-        if type_name == "bool":
-            return raw.strip().lower() in {"1", "true", "yes", "on"}
-        if type_name in ("Path", "Path | None"):
-            return Path(raw)
-        if type_name in ("str", "str | None"):
-            return raw
-        raise TypeError(f"no parser for settings of type {type_name}")
+        return parser(raw)
     except ValueError as exc:
-        raise ValueError(f"FLOKIT_{name.upper()}={raw!r} is not a valid {type_name}") from exc
+        raise SettingsError(f"{variable}={raw!r} is not a valid {_describe(kind)}: {exc}") from None
+
+
+def _unwrap_optional(annotation: Any) -> tuple[Any, bool]:
+    """``X | None`` as (X, True); any other annotation as (it, False)."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(members) == 1:
+            return members[0], True
+    return annotation, False
+
+
+def _parser_of(kind: Any) -> Callable[[str], object]:
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return lambda raw: _enum(kind, raw)
+    parser = _PARSERS.get(kind)
+    if parser is None:
+        raise TypeError(f"Settings has no parser for the type {kind!r}")
+    return parser
+
+
+def _enum(kind: type[Enum], raw: str) -> Enum:
+    try:
+        return kind(raw)
+    except ValueError:
+        choices = ", ".join(str(member.value) for member in kind)
+        raise ValueError(f"use one of {choices}") from None
+
+
+def _describe(kind: Any) -> str:
+    return getattr(kind, "__name__", str(kind))

@@ -21,7 +21,7 @@ from flokit.imports.csvfile import BadFile
 from flokit.imports.job import START
 from flokit.imports.upload import Received, inspect, receive
 from flokit.keys import new_public_id
-from flokit.model import ApiKey, ImportRecord
+from flokit.model import ApiKey, ImportPhase, ImportRecord, ImportStatus
 from flokit.pipeline.auth import authenticate, require_write
 from flokit.services import Services, services
 from flokit.timestamps import format_iso
@@ -126,7 +126,7 @@ def _new_record(
     return ImportRecord(
         id=import_id,
         workspace_id=key.workspace_id,
-        status="completed" if done else "queued",
+        status=ImportStatus.COMPLETED if done else ImportStatus.QUEUED,
         dry_run=dry_run,
         file_sha256=received.sha256,
         file_bytes=received.size,
@@ -139,7 +139,7 @@ def _new_record(
         duplicates=0,
         errors=[],
         failure=None,
-        phase="done" if done else "validate",
+        phase=ImportPhase.DONE if done else ImportPhase.VALIDATE,
         stored_ts=START,
         stored_row=0,
         created_us=now_us,
@@ -211,7 +211,7 @@ async def import_errors(request: Request) -> Response:
     note(request, route="imports_errors")
     svc, record = await _own_import(request)
     path = svc.import_paths.errors(record.id)
-    if record.phase == "validate" or not path.exists():
+    if record.phase is ImportPhase.VALIDATE or not path.exists():
         raise NotFound(f"Import {record.id} has no errors file (yet)")
     return FileResponse(path, media_type="text/csv", filename=f"{record.id}-errors.csv")
 

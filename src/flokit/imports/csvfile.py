@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from flokit.model import RejectionCode
 from flokit.taxonomy import PROPERTY_RULES, Coerce
 
 ENVELOPE_COLUMNS = ("event", "timestamp", "user_id", "anonymous_id", "insert_id")
@@ -26,7 +27,7 @@ class BadFile(ValueError):
 class RowProblem:
     """A row that is not even an event: ragged, not UTF-8, unreadable ``properties``."""
 
-    code: str
+    code: RejectionCode
     reason: str
     field: str | None
 
@@ -89,16 +90,16 @@ def row_document(layout: Layout, cells: list[str]) -> dict[str, Any] | RowProble
     """One data row as the event document an API client would send; empty cells are absent."""
     if len(cells) != len(layout.header):
         reason = f"Row has {len(cells)} cells; the header has {len(layout.header)}"
-        return RowProblem("invalid_row", reason, None)
+        return RowProblem(RejectionCode.INVALID_ROW, reason, None)
     if not _is_utf8(cells):
-        return RowProblem("invalid_row", "Row is not valid UTF-8", None)
+        return RowProblem(RejectionCode.INVALID_ROW, "Row is not valid UTF-8", None)
     doc: dict[str, Any] = {name: cells[i] for i, name in layout.envelope if cells[i]}
     properties: dict[str, Any] | None = None
     if layout.properties_json is not None and cells[layout.properties_json]:
         properties = _properties_cell(cells[layout.properties_json])
         if properties is None:
             reason = "Invalid field: properties must be a JSON object"
-            return RowProblem("invalid_field", reason, "properties")
+            return RowProblem(RejectionCode.INVALID_FIELD, reason, "properties")
     for index, name, coerce in layout.properties:
         if cells[index]:
             properties = properties if properties is not None else {}

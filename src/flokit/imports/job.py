@@ -47,7 +47,7 @@ from flokit.imports.validation import (
     start_worker,
     validate_share,
 )
-from flokit.model import ImportRecord, ValidEvent
+from flokit.model import ImportPhase, ImportRecord, ImportStatus, ValidEvent
 from flokit.pipeline.duplicates import duplicate_keys, originals
 from flokit.pipeline.ids import IdGenerator
 from flokit.settings import Settings
@@ -115,13 +115,15 @@ class ImportJob:
     def run(self) -> None:
         record = self.record
         try:
-            if record.phase == "validate" or not self._staged_here():
+            if record.phase is ImportPhase.VALIDATE or not self._staged_here():
                 self._validate()
             if record.dry_run:
                 self._count_duplicates()
             else:
                 self._store()
-            self._update(status="completed", phase="done", finished_us=self.now_us())
+            self._update(
+                status=ImportStatus.COMPLETED, phase=ImportPhase.DONE, finished_us=self.now_us()
+            )
         except (ImportGap, Unavailable) as exc:
             # Another process took the job over, or the store is away for now: the job is not
             # this process's to end. It resumes (here or elsewhere) once its heartbeat is stale.
@@ -130,7 +132,9 @@ class ImportJob:
         except Exception as exc:  # a job must end failed with its reason, never stay running
             log.exception("import %s failed", record.id)
             self._update(
-                status="failed", failure=f"{type(exc).__name__}: {exc}", finished_us=self.now_us()
+                status=ImportStatus.FAILED,
+                failure=f"{type(exc).__name__}: {exc}",
+                finished_us=self.now_us(),
             )
         self._clean_up()  # only once the end is recorded: until then, the job may resume
 
@@ -178,7 +182,7 @@ class ImportJob:
             time.monotonic() - started,
             len(tasks),
         )
-        if record.phase != "validate":
+        if record.phase is not ImportPhase.VALIDATE:
             _check_same_outcome(record, merged)
             return
         self._update(
@@ -186,7 +190,7 @@ class ImportJob:
             rows_processed=merged.rows,
             rejected=merged.rejected,
             errors=merged.first_errors,
-            phase="store",
+            phase=ImportPhase.STORE,
             accepted=merged.valid if record.dry_run else 0,
         )
 
@@ -245,7 +249,7 @@ class ImportJob:
     def _report_progress(self, rows: int) -> None:
         """Rows read so far, and proof of life. Validating again (store phase) changes nothing
         the record shows: its rows were all processed the first time."""
-        if self.record.phase == "validate":
+        if self.record.phase is ImportPhase.VALIDATE:
             self._update(rows_processed=rows)
         else:
             self._update()

@@ -12,8 +12,6 @@ from __future__ import annotations
 from flokit.imports.job import ImportPaths
 from flokit.store.contract import ImportStore
 
-ENDED = ("completed", "failed")
-
 
 def remove_ended(paths: ImportPaths, store: ImportStore) -> int:
     """Remove the working files of every import here whose job has ended; how many files.
@@ -21,7 +19,7 @@ def remove_ended(paths: ImportPaths, store: ImportStore) -> int:
     removed = 0
     for import_id in _imports_with_files(paths):
         record = store.load_import(import_id)
-        if record is None or record.status not in ENDED:
+        if record is None or not record.status.ended:
             continue
         for path in paths.working_files(import_id):
             path.unlink(missing_ok=True)

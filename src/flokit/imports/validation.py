@@ -22,7 +22,7 @@ from flokit.gcpolicy import collect_cycles_rarely
 from flokit.imports.csvfile import Layout, RowProblem, row_document
 from flokit.imports.runs import RunWriter, place
 from flokit.imports.upload import inspect
-from flokit.model import Rejection, ValidEvent
+from flokit.model import Rejection, RejectionCode, ValidEvent
 from flokit.pipeline.validate import Validator
 from flokit.settings import Settings
 
@@ -171,7 +171,10 @@ def _checked_rows(
         except StopIteration:
             return
         except csv.Error as exc:
-            cells, problem = [], RowProblem("invalid_row", f"Row is not valid CSV ({exc})", None)
+            cells, problem = (
+                [],
+                RowProblem(RejectionCode.INVALID_ROW, f"Row is not valid CSV ({exc})", None),
+            )
         else:
             doc = row_document(layout, cells)
             if not isinstance(doc, RowProblem):

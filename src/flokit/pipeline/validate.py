@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from flokit.errors import InvalidJson
-from flokit.model import Rejection, ValidEvent
+from flokit.model import Rejection, RejectionCode, ValidEvent
 from flokit.settings import Settings
 from flokit.taxonomy import PROPERTY_RULES, REVENUE_EVENTS, TAXONOMY
 from flokit.timestamps import parse_iso
@@ -31,17 +31,17 @@ _encode = msgspec.json.encode
 class _Problem(Exception):
     """The first failed check of one event; caught in ``Validator.check``, never escapes."""
 
-    def __init__(self, code: str, reason: str, field: str | None) -> None:
+    def __init__(self, code: RejectionCode, reason: str, field: str | None) -> None:
         super().__init__(reason)
         self.code, self.reason, self.field = code, reason, field
 
 
 def _missing(name: str, field: str) -> _Problem:
-    return _Problem("missing_field", f"Missing required field: {name}", field)
+    return _Problem(RejectionCode.MISSING_FIELD, f"Missing required field: {name}", field)
 
 
 def _invalid(name: str, rule: str, field: str) -> _Problem:
-    return _Problem("invalid_field", f"Invalid field: {name} must be {rule}", field)
+    return _Problem(RejectionCode.INVALID_FIELD, f"Invalid field: {name} must be {rule}", field)
 
 
 class Validator:
@@ -86,10 +86,10 @@ class Validator:
 
     def _check(self, doc: Any, size: int, exact: bool, now_us: int) -> ValidEvent:
         if type(doc) is not dict:
-            raise _Problem("not_an_object", "Event must be a JSON object", None)
+            raise _Problem(RejectionCode.NOT_AN_OBJECT, "Event must be a JSON object", None)
         if size > self.max_event_bytes:
             reason = f"Event too large: {size} bytes (limit {self.max_event_bytes})"
-            raise _Problem("too_large", reason, None)
+            raise _Problem(RejectionCode.TOO_LARGE, reason, None)
         name = _event_name(doc.get("event"))
         timestamp_us = self._timestamp(doc.get("timestamp"), now_us)
         spec = TAXONOMY.get(name)
@@ -127,7 +127,7 @@ class Validator:
             raise _invalid("timestamp", f"at or after {self.min_timestamp}", "timestamp")
         if micros > now_us + self.max_future_us:
             reason = f"Invalid field: timestamp is more than {self.future_text} in the future"
-            raise _Problem("invalid_field", reason, "timestamp")
+            raise _Problem(RejectionCode.INVALID_FIELD, reason, "timestamp")
         return micros
 
     def _encode_properties(self, properties: dict[str, Any] | None, exact: bool) -> bytes | None:
@@ -187,7 +187,7 @@ def _reject_unknown_fields(doc: dict[str, Any]) -> None:
         for name in doc:
             if name not in ENVELOPE_FIELDS:
                 reason = f"Unknown field: {name} (event-specific fields belong in properties)"
-                raise _Problem("unknown_field", reason, name)
+                raise _Problem(RejectionCode.UNKNOWN_FIELD, reason, name)
 
 
 _CHECKS = {name: rule.check for name, rule in PROPERTY_RULES.items()}

@@ -18,7 +18,9 @@ from flokit.model import (
     Appended,
     EventQuery,
     IdempotencyClaim,
+    ImportPhase,
     ImportRecord,
+    ImportStatus,
     IssuedKey,
     KeyKind,
     Rendered,
@@ -77,8 +79,8 @@ class Pending(Protocol[T_co]):
 class ImportUpdate:
     """What an import job changes in its record; ``None`` leaves a field as it is."""
 
-    status: str | None = None
-    phase: str | None = None
+    status: ImportStatus | None = None
+    phase: ImportPhase | None = None
     rows_total: int | None = None
     rows_processed: int | None = None
     accepted: int | None = None

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from flokit.model import ImportRecord
+from flokit.model import ImportPhase, ImportRecord, ImportStatus
 from flokit.store import sqlite_events
 from flokit.store.contract import ImportGap
 from flokit.store.queries import IMPORT_COLUMNS as COLUMNS
@@ -20,6 +20,8 @@ def _record(row: Sequence[Any]) -> ImportRecord:
     values = dict(zip(COLUMNS, row, strict=True))
     values["dry_run"] = bool(values["dry_run"])
     values["errors"] = msgspec.json.decode(values["errors"])
+    values["status"] = ImportStatus(values["status"])
+    values["phase"] = ImportPhase(values["phase"])
     return ImportRecord(**values)
 
 

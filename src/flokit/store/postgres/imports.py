@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 from psycopg import sql
 
-from flokit.model import ImportRecord
+from flokit.model import ImportPhase, ImportRecord, ImportStatus
 from flokit.store.contract import ImportGap, Resume
 from flokit.store.postgres import events
 from flokit.store.postgres.connections import Connection
@@ -39,6 +39,8 @@ _NEVER_US = 2**63 - 1
 def _record(row: Sequence[Any]) -> ImportRecord:
     values = dict(zip(COLUMNS, row, strict=True))
     values["errors"] = msgspec.json.decode(values["errors"])
+    values["status"] = ImportStatus(values["status"])
+    values["phase"] = ImportPhase(values["phase"])
     return ImportRecord(**values)
 
 
