@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -12,8 +14,9 @@ import httpx
 import pytest
 
 from flokit.app import build_app
+from flokit.pipeline.limits import Decision, Unlimited
 from flokit.settings import Settings
-from flokit.store import open_store
+from flokit.store import Store, open_store
 
 from backends import ALL_BACKENDS
 from conftest import Api, event
@@ -157,3 +160,52 @@ def test_concurrent_repeats_store_once_and_answer_the_response_or_409(api: Api) 
         for a in busy
     )
     assert stored(api) == 300
+
+
+class HeldLimiter(Unlimited):
+    """Admits every request (rate limits are not under test here), but holds the first one at a
+    gate the test opens: inside the pipeline, past its in-flight mark, for as long as the test
+    needs (the app takes its limiter as an argument)."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    async def acquire(self, workspace_id: int, limit: int, now_s: float) -> Decision:
+        if not self._held:
+            self._held = True
+            self.entered.set()
+            await asyncio.to_thread(self.release.wait, 60)
+        return await super().acquire(workspace_id, limit, now_s)
+
+
+def test_a_repeat_while_the_first_is_running_is_409_then_replays(
+    settings: Settings, store: Store
+) -> None:
+    from starlette.testclient import TestClient
+
+    _, issued = store.create_workspace("w")
+    gate = HeldLimiter()
+    body = json.dumps({"events": [event()]}).encode()
+    headers = {
+        "Authorization": f"Bearer {issued.secret}",
+        "Content-Type": "application/json",
+        "Idempotency-Key": "held",
+    }
+    with (
+        TestClient(build_app(settings, store=store, limiter=gate)) as client,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        first = pool.submit(client.post, "/v1/batch/events", content=body, headers=headers)
+        assert gate.entered.wait(60), "the first request never reached the rate limiter"
+        try:
+            repeat = client.post("/v1/batch/events", content=body, headers=headers)
+        finally:
+            gate.release.set()
+        answered = first.result(60)
+        replay = client.post("/v1/batch/events", content=body, headers=headers)
+    assert repeat.status_code == 409 and repeat.headers["Retry-After"] == "1"
+    assert repeat.json()["error"] == "idempotency_key_in_use"
+    assert answered.status_code == 200 and answered.json()["accepted"] == 1
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.content == answered.content
