@@ -1,8 +1,10 @@
-"""The data explorer's web pages (Events, Users, a user, Identity, Import) and their static files.
+"""The data explorer's web pages (Events, Users, a user, Identity, Import, Reports) and their
+static files.
 
 Every page is ``web/layout.html`` (header, navigation, key box) around the page's own
 ``web/<page>.html``, with its script ``web/<page>.js``; the pages read the public ``/v1`` API
-in the browser with the key the user saved there. Nothing is fetched from outside the server.
+in the browser with the key the user saved there. Nothing is fetched from outside the server:
+the chart library is shipped in ``web/vendor/`` and served by ``/app/vendor/{name}``.
 """
 
 from __future__ import annotations
@@ -44,15 +46,29 @@ STATIC: dict[str, str] = {
     "user.js": _JS,
     "identity.js": _JS,
     "import.js": _JS,
+    "reports.js": _JS,
+}
+
+#: The vendored libraries ``/app/vendor/{name}`` serves (web/vendor/README.md says where each
+#: comes from). Their names carry their version, so browsers may keep them for a year.
+VENDOR: dict[str, str] = {
+    "uPlot-1.6.32.iife.min.js": _JS,
+    "uPlot-1.6.32.min.css": _CSS,
+}
+_VENDOR_HEADERS = {
+    "Cache-Control": "public, max-age=31536000, immutable",
+    "X-Content-Type-Options": "nosniff",
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One page: its navigation entry, title, body file and script."""
+    """One page: its navigation entry, title, body file, script, and the vendored files its
+    script needs (loaded before it)."""
 
     name: str
     title: str
+    vendor: tuple[str, ...] = ()
 
     def render(self) -> str:
         layout = (_WEB / "layout.html").read_text(encoding="utf-8")
@@ -61,8 +77,17 @@ class Page:
             layout.replace("{{title}}", self.title)
             .replace("{{page}}", self.name)
             .replace("{{main}}", body)
+            .replace("{{vendor}}", "\n".join(_vendor_tag(name) for name in self.vendor))
             .replace("{{script}}", f"/app/static/{self.name}.js")
         )
+
+
+def _vendor_tag(name: str) -> str:
+    """The <head> tag of a vendored file: a stylesheet link, or a deferred script (deferred
+    scripts run in document order, so the library is there before the page's script)."""
+    if VENDOR[name] == _CSS:
+        return f'<link rel="stylesheet" href="/app/vendor/{name}">'
+    return f'<script src="/app/vendor/{name}" defer></script>'
 
 
 def _endpoint(page: Page) -> Endpoint:
@@ -85,8 +110,21 @@ async def static(request: Request) -> Response:
     return Response(text, media_type=media_type, headers=_HEADERS)
 
 
+async def vendor(request: Request) -> Response:
+    """A vendored library file of ``web/vendor/``, cached for a year (its name is versioned);
+    any other name is a 404."""
+    note(request, route="app")
+    name = request.path_params["name"]
+    media_type = VENDOR.get(name)
+    if media_type is None:
+        raise NotFound(f"No vendored file {name}")
+    content = (_WEB / "vendor" / name).read_bytes()
+    return Response(content, media_type=media_type, headers=_VENDOR_HEADERS)
+
+
 _EVENTS, _USERS, _USER = Page("events", "Events"), Page("users", "Users"), Page("user", "User")
 _IDENTITY, _IMPORT = Page("identity", "Identity"), Page("import", "Import")
+_REPORTS = Page("reports", "Reports", vendor=("uPlot-1.6.32.min.css", "uPlot-1.6.32.iife.min.js"))
 
 ROUTES: list[Route] = [
     Route("/app/events", _endpoint(_EVENTS), methods=["GET"]),
@@ -96,5 +134,7 @@ ROUTES: list[Route] = [
     Route("/app/users/{user_id:path}", _endpoint(_USER), methods=["GET"]),
     Route("/app/identity", _endpoint(_IDENTITY), methods=["GET"]),
     Route("/app/import", _endpoint(_IMPORT), methods=["GET"]),
+    Route("/app/reports", _endpoint(_REPORTS), methods=["GET"]),
     Route("/app/static/{name}", static, methods=["GET"]),
+    Route("/app/vendor/{name}", vendor, methods=["GET"]),
 ]
