@@ -1,8 +1,10 @@
 """The crash scenario of issue 3, shared by the e2e test and ``bench/crash.py``.
 
 A two-worker server takes batches with unique Idempotency-Keys and insert_ids from several
-connections; every process is ``kill -9``'d mid-load; after a restart, every acknowledged event
-must be stored once, resending every batch must store nothing twice, and the file must be sound.
+connections; every process is ``kill -9``'d mid-load, as soon as a given number of batches have
+been acknowledged (counted by the client, never timed); after a restart, every acknowledged
+event must be stored once, resending every batch must store nothing twice, and the file must be
+sound.
 """
 
 from __future__ import annotations
@@ -71,11 +73,13 @@ def run_crash(
     *,
     batches: int = 80,
     size: int = 100,
-    kill_after_s: float = 0.5,
+    kill_after_acknowledged: int = 20,
     connections: int = 8,
     seed: int = 0,
 ) -> CrashReport:
-    """Load, kill -9 after ``kill_after_s``, restart, check, resend, check again."""
+    """Load, kill -9 once ``kill_after_acknowledged`` batches have their 200, restart, check,
+    resend, check again. At most ``connections - 1`` more can be acknowledged after that (the
+    answers already on their way), so the kill lands mid-load when ``batches`` is larger."""
     workspace = cli(db, "workspaces", "create", "crash")
     cli_args = (
         "workspaces",
@@ -96,16 +100,17 @@ def run_crash(
                 response = _post(client, server.url, key, run, number, size)
         except httpx.TransportError:
             return
-        if response.status_code == 200:
-            with lock:
-                acknowledged[number] = response.json()["event_ids"]
+        if response.status_code != 200:
+            return
+        with lock:
+            acknowledged[number] = response.json()["event_ids"]
+            kill_now = len(acknowledged) == kill_after_acknowledged
+        if kill_now:
+            server.kill()
 
-    killer = threading.Timer(kill_after_s, server.kill)
-    killer.start()
     with ThreadPoolExecutor(connections) as pool:
         list(pool.map(send, range(batches)))
-    killer.join()
-    server.kill()
+    server.kill()  # (if fewer batches were acknowledged than the kill waited for)
     report = CrashReport(batches, len(acknowledged))
     report.acknowledged_events = [e for ids in acknowledged.values() for e in ids]
     with sqlite3.connect(db) as conn:

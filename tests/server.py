@@ -86,8 +86,21 @@ class Server:
         return self.log.read_text()
 
     def kill(self) -> None:
-        """SIGKILL the whole process group (the server and any workers): a crash."""
+        """SIGKILL the whole process group (the server and any workers): a crash. Returns once
+        nothing accepts connections on the port any more, so that a new server may take it."""
         self._signal(signal.SIGKILL)
+        self._wait_port_closed()
+
+    def _wait_port_closed(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    pass
+            except OSError:
+                return
+            time.sleep(0.02)  # a killed worker still holds the listening socket: poll again
+        raise RuntimeError(f"port {self.port} still accepts connections {timeout_s}s after kill")
 
     def stop(self) -> None:
         self._signal(signal.SIGTERM)
