@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from flokit.api import events, imports, ingest, ops, pages, users
+from flokit.api import events, imports, ingest, ops, pages, spend, users
 from flokit.errors import FloKitError
 from flokit.gcpolicy import collect_cycles_rarely
 from flokit.http import RequestMiddleware, handle_flokit_error, handle_http_exception
@@ -148,6 +148,9 @@ def _routes() -> list[Route]:
         Route("/v1/users/{user_id:path}/events", users.user_events, methods=["GET"]),
         Route("/v1/users/{user_id:path}", users.get_user, methods=["GET"]),
         Route("/v1/identity", users.identity, methods=["GET"]),
+        Route("/v1/spend", spend.post_spend, methods=["POST"]),
+        Route("/v1/spend", spend.get_spend, methods=["GET"]),
+        Route("/v1/fx-rates", spend.post_fx_rates, methods=["POST"]),
         *pages.ROUTES,
         Route("/healthz", ops.healthz, methods=["GET"]),
         Route("/readyz", ops.readyz, methods=["GET"]),

@@ -21,7 +21,10 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from flokit.domain.spend import CURRENCY
 from flokit.imports.client import ImportClient, ImportFailed, summary
+from flokit.imports.spend import SpendImportFailed
+from flokit.imports.spend import send as send_spend
 from flokit.model import ApiKey, IssuedKey, KeyKind, Workspace
 from flokit.projections.projector import Projector, catch_up
 from flokit.settings import Settings
@@ -38,6 +41,8 @@ app.add_typer(workspaces_app, name="workspaces")
 app.add_typer(keys_app, name="keys")
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+spend_app = typer.Typer(help="Ad spend (for the payback reports).", no_args_is_help=True)
+app.add_typer(spend_app, name="spend")
 projections_app = typer.Typer(
     help="Read models built from the event log (users, identity).", no_args_is_help=True
 )
@@ -266,6 +271,38 @@ def workspaces_set_limit(
         store.set_workspace_limit(_workspace(store, workspace_id), requests_per_minute)
     shown = f"{requests_per_minute} requests per minute" if requests_per_minute else "the default"
     out.print(f"{workspace_id}: {shown}")
+
+
+@workspaces_app.command("set-currency")
+def workspaces_set_currency(workspace_id: str, currency: str, db: DbOption = None) -> None:
+    """Set the workspace's reporting currency (ISO 4217; the default is USD)."""
+    if not CURRENCY.fullmatch(currency):
+        raise _fail("the currency must be three uppercase letters (ISO 4217), e.g. USD")
+    with _store(db) as store:
+        store.set_reporting_currency(_workspace(store, workspace_id), currency)
+    out.print(f"{workspace_id}: reports in {currency}")
+
+
+@spend_app.command("import")
+def spend_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV (.csv, .csv.gz)")],
+    url: Annotated[
+        str, typer.Option(envvar="FLOKIT_URL", help="Server, e.g. http://127.0.0.1:8080")
+    ],
+    key: Annotated[str, typer.Option(envvar="FLOKIT_API_KEY", help="Read-write API key")],
+) -> None:
+    """Upsert daily spend rows from a CSV file (date, channel, campaign_id, spend, …)."""
+    try:
+        outcome = send_spend(file, url.rstrip("/"), key)
+    except httpx.TransportError as exc:
+        raise _fail(f"could not reach {url}: {exc}") from None
+    except (SpendImportFailed, httpx.HTTPError, UnicodeDecodeError) as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"spend rows stored: {outcome.accepted}, refused: {outcome.rejected}")
+    for line, reason in outcome.errors[:20]:
+        out.print(f"  line {line}: {reason}")
+    if outcome.rejected:
+        raise typer.Exit(1)
 
 
 def _workspace(store: Store, public_id: str) -> Workspace:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from flokit.domain.spend import FxRate, SpendRow
 from flokit.model import (
     ApiKey,
     Appended,
@@ -240,7 +241,24 @@ class ReadModelStore(Protocol):
         ...
 
 
-class Store(EventStore, IdempotencyStore, KeyStore, ImportStore, ReadModelStore, Protocol):
+class SpendStore(Protocol):
+    """Spend, exchange rates and the reporting currency (analytics.md §3, §4): the user's own
+    mutable tables, read by the reports in the same snapshot as the read models."""
+
+    async def put_spend(self, workspace_id: int, rows: Sequence[SpendRow], now_us: int) -> None:
+        """Upsert by (day, channel, campaign, ad set, creative, country): a restated day
+        replaces the old row."""
+        ...
+
+    async def spend_between(self, workspace_id: int, start: int, end: int) -> list[SpendRow]: ...
+    async def put_fx_rates(self, workspace_id: int, rates: Sequence[FxRate]) -> None: ...
+    async def reporting_currency(self, workspace_id: int) -> str: ...
+    def set_reporting_currency(self, workspace: Workspace, currency: str) -> None: ...
+
+
+class Store(
+    EventStore, IdempotencyStore, KeyStore, ImportStore, ReadModelStore, SpendStore, Protocol
+):
     """A whole backend: every concern, and its lifecycle."""
 
     backend: str  # its name, as /readyz and the logs say it ("sqlite", "postgresql")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from flokit import keys as keygen
+from flokit.domain.spend import FxRate, SpendRow
 from flokit.errors import Unavailable
 from flokit.model import (
     ApiKey,
@@ -28,9 +29,17 @@ from flokit.model import (
     ValidEvent,
     Workspace,
 )
-from flokit.store import sqlite_events, sqlite_idempotency, sqlite_imports, sqlite_readmodels
+from flokit.store import (
+    spend_sql,
+    sqlite_events,
+    sqlite_idempotency,
+    sqlite_imports,
+    sqlite_readmodels,
+)
 from flokit.store.contract import Apply, ImportUpdate, ProjectionProgress, Render, Resume
 from flokit.store.readmodel_queries import ReadQueries, index_key
+from flokit.store.readmodel_sql import SQLITE
+from flokit.store.sqlite_readmodels import SqliteDb
 from flokit.store.sqlite_schema import connect, migrate
 from flokit.store.sqlite_writer import GroupCommitWriter
 
@@ -261,6 +270,35 @@ class SqliteStore:
 
     async def read_models(self, work: Callable[[ReadQueries, int], T]) -> T:
         return await self._read(lambda conn: sqlite_readmodels.read(conn, work))
+
+    # -- spend, exchange rates, reporting currency -------------------------------------------
+
+    async def put_spend(self, workspace_id: int, rows: Sequence[SpendRow], now_us: int) -> None:
+        await self.write(
+            lambda conn: spend_sql.put_spend(SqliteDb(conn), SQLITE, workspace_id, rows, now_us),
+            rows=len(rows),
+        )
+
+    async def spend_between(self, workspace_id: int, start: int, end: int) -> list[SpendRow]:
+        return await self._read(
+            lambda conn: spend_sql.spend_between(SqliteDb(conn), SQLITE, workspace_id, start, end)
+        )
+
+    async def put_fx_rates(self, workspace_id: int, rates: Sequence[FxRate]) -> None:
+        await self.write(
+            lambda conn: spend_sql.put_rates(SqliteDb(conn), SQLITE, workspace_id, rates),
+            rows=len(rates),
+        )
+
+    async def reporting_currency(self, workspace_id: int) -> str:
+        return await self._read(
+            lambda conn: spend_sql.currency_of(SqliteDb(conn), SQLITE, workspace_id)
+        )
+
+    def set_reporting_currency(self, workspace: Workspace, currency: str) -> None:
+        self.write_sync(
+            lambda conn: spend_sql.set_currency(SqliteDb(conn), SQLITE, workspace.id, currency)
+        )
 
     # -- imports -----------------------------------------------------------------------------
 

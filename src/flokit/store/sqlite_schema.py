@@ -95,6 +95,32 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX imports_workspace ON imports(workspace_id, created_us)",
         "CREATE INDEX imports_file ON imports(workspace_id, file_sha256)",
     ],
+    [
+        # Reports (analytics.md §3, §4): the reporting currency, spend (upserted by its
+        # dimensions: a restated day replaces the old row) and daily exchange rates.
+        "ALTER TABLE workspaces ADD COLUMN currency TEXT NOT NULL DEFAULT 'USD'",
+        """CREATE TABLE spend (
+            workspace_id INTEGER NOT NULL,
+            day INTEGER NOT NULL,
+            channel TEXT NOT NULL,
+            campaign_id TEXT NOT NULL,
+            ad_set_id TEXT NOT NULL,
+            creative_id TEXT NOT NULL,
+            country TEXT NOT NULL,
+            amount INTEGER NOT NULL,
+            currency TEXT NOT NULL,
+            updated_us INTEGER NOT NULL,
+            PRIMARY KEY (workspace_id, day, channel, campaign_id, ad_set_id, creative_id, country)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE fx_rates (
+            workspace_id INTEGER NOT NULL,
+            day INTEGER NOT NULL,
+            base TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            rate REAL NOT NULL,
+            PRIMARY KEY (workspace_id, day, base, currency)
+        ) WITHOUT ROWID""",
+    ],
 ]
 
 

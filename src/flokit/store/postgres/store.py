@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 import psycopg
 from psycopg import errors
 
+from flokit.domain.spend import FxRate, SpendRow
 from flokit.errors import Unavailable
 from flokit.model import (
     ApiKey,
@@ -34,6 +35,7 @@ from flokit.model import (
     ValidEvent,
     Workspace,
 )
+from flokit.store import spend_sql
 from flokit.store.contract import Apply, ImportUpdate, ProjectionProgress, Render, Resume
 from flokit.store.postgres import events as event_rows
 from flokit.store.postgres import import_files, imports, readmodels, responses, workspaces
@@ -46,6 +48,7 @@ from flokit.store.postgres.connections import (
 )
 from flokit.store.postgres.schema import apply_migrations, check_current
 from flokit.store.readmodel_queries import ReadQueries, index_key
+from flokit.store.readmodel_sql import POSTGRES
 
 log = logging.getLogger("flokit.store")
 T = TypeVar("T")
@@ -236,6 +239,39 @@ class PostgresStore:
 
     async def read_models(self, work: Callable[[ReadQueries, int], T]) -> T:
         return await self.run(lambda conn: readmodels.read(conn, work))
+
+    # -- spend, exchange rates, reporting currency -------------------------------------------
+
+    async def put_spend(self, workspace_id: int, rows: Sequence[SpendRow], now_us: int) -> None:
+        await self.run(
+            lambda conn: spend_sql.put_spend(
+                readmodels.PgDb(conn), POSTGRES, workspace_id, rows, now_us
+            )
+        )
+
+    async def spend_between(self, workspace_id: int, start: int, end: int) -> list[SpendRow]:
+        return await self._read(
+            lambda conn: spend_sql.spend_between(
+                readmodels.PgDb(conn), POSTGRES, workspace_id, start, end
+            )
+        )
+
+    async def put_fx_rates(self, workspace_id: int, rates: Sequence[FxRate]) -> None:
+        await self.run(
+            lambda conn: spend_sql.put_rates(readmodels.PgDb(conn), POSTGRES, workspace_id, rates)
+        )
+
+    async def reporting_currency(self, workspace_id: int) -> str:
+        return await self._read(
+            lambda conn: spend_sql.currency_of(readmodels.PgDb(conn), POSTGRES, workspace_id)
+        )
+
+    def set_reporting_currency(self, workspace: Workspace, currency: str) -> None:
+        self.transact(
+            lambda conn: spend_sql.set_currency(
+                readmodels.PgDb(conn), POSTGRES, workspace.id, currency
+            )
+        )
 
     # -- workspaces and keys ---------------------------------------------------------------
 
