@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -303,10 +304,12 @@ def test_background_sender_flushes_every_interval() -> None:
     recorder = Recorder()
     c = client(recorder, flush_interval=0.1)
     c.track("e", user_id="u")
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60  # liveness only: the interval is 0.1 s
     while not recorder.requests and time.monotonic() < deadline:
         time.sleep(0.02)
+    sent_before_close = len(recorder.requests)  # close() would flush it anyway
     c.close()
+    assert sent_before_close == 1, "the interval passed and nothing was sent"
     assert (
         len(recorder.requests) == 1 and recorder.events(recorder.requests[0])[0]["user_id"] == "u"
     )
@@ -330,16 +333,29 @@ def test_block_policy_makes_track_wait_for_room() -> None:
         flush_interval=60,
     )
     c.track("e", user_id="0")  # taken by the sender, which then waits on the server
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while c._in_flight == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
     c.track("e", user_id="1")  # fills the queue
     third = threading.Thread(target=c.track, args=("e",), kwargs={"user_id": "2"})
     third.start()
-    third.join(0.3)
-    assert third.is_alive(), "track() should wait while the queue is full"
+    while third.is_alive() and not waiting_in(third, "track") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert waiting_in(third, "track"), "track() should wait while the queue is full"
+    assert len(c._backlog.events) == 1  # its event is not queued (nor dropped) meanwhile
     release.set()
     third.join(10)
     c.close()
     assert not third.is_alive() and c.dropped == 0
     assert sorted(recorder.events(r)[0]["user_id"] for r in recorder.requests) == ["0", "1", "2"]
+
+
+def waiting_in(thread: threading.Thread, function: str) -> bool:
+    """Whether ``thread`` is blocked in a ``Condition.wait`` called from ``function``: what it
+    is doing, observed in its stack, rather than guessed from how long it has run."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    names = []
+    while frame is not None:
+        names.append(frame.f_code.co_name)
+        frame = frame.f_back
+    return "wait" in names and function in names[names.index("wait") :]
