@@ -4,6 +4,9 @@ lies outside the repository (the spec's examples the tests replay are in tests/f
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from conftest import FIXTURES, seed_batch
@@ -68,3 +71,32 @@ def test_the_readme_links_the_api_contract() -> None:
     readme = (REPO / "README.md").read_text()
     for page in ("docs/api.md", "docs/read-api.md"):
         assert f"]({page}" in readme and (REPO / page).is_file()
+
+
+def test_a_copy_of_the_tests_alone_runs_the_contract_tests(tmp_path: Path) -> None:
+    """The tests and the pytest settings, copied where nothing else lies beside them, run the
+    tests of the documented example (on SQLite: the store is not what is checked here)."""
+    clone = tmp_path / "clone"
+    shutil.copytree(REPO / "tests", clone / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", clone)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clone"]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/test_batch_contract.py",
+            "-k",
+            "sqlite and (seed or documented)",
+            "-p",
+            "no:cacheprovider",
+            "--basetemp",
+            str(tmp_path / "runs"),
+        ],
+        cwd=clone,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "2 passed" in done.stdout and "skipped" not in done.stdout, done.stdout[-2000:]
