@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from flokit.api import events, imports, ingest, ops, pages, spend, users
+from flokit.drain import DrainUnreadBody
 from flokit.errors import FloKitError
 from flokit.gcpolicy import collect_cycles_rarely
 from flokit.http import RequestMiddleware, handle_flokit_error, handle_http_exception
@@ -82,7 +83,8 @@ def build_app(
     app = Starlette(
         routes=_routes(),
         middleware=[
-            Middleware(RequestMiddleware, metrics=svc.metrics, log_requests=settings.log_requests)
+            Middleware(DrainUnreadBody, bound=settings.max_drain_bytes),
+            Middleware(RequestMiddleware, metrics=svc.metrics, log_requests=settings.log_requests),
         ],
         exception_handlers={FloKitError: handle_flokit_error, HTTPException: handle_http_exception},
         lifespan=lifespan,

@@ -28,6 +28,9 @@ class Settings:
     port: int = 8080
     workers: int = 1
     max_body_bytes: int = 10 * MIB
+    # An answer sent before the body was read (413, 401, …) first reads and drops up to this
+    # much of the rest, so clients that send the whole body before reading still get it.
+    max_drain_bytes: int = 64 * MIB
     max_batch_events: int = 1000
     max_event_bytes: int = 32 * 1024
     max_properties_depth: int = 8
