@@ -14,20 +14,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from chromium import CHROMIUM, FLAGS, block_outside, watch_problems
 from server import Server, cli
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR = files("flokit") / "web" / "vendor"
 UPLOT_JS = "uPlot-1.6.32.iife.min.js"
@@ -62,18 +53,8 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 
 @pytest.fixture
 def outside(context: BrowserContext) -> Iterator[list[str]]:
-    """Every request of the browser that is not for 127.0.0.1 is blocked and listed here; the
-    list must stay empty."""
-    blocked: list[str] = []
-
-    def guard(route: Route) -> None:
-        if urlsplit(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
+    """Requests for anywhere but 127.0.0.1: blocked, and there must be none."""
+    blocked = block_outside(context)
     yield blocked
     assert blocked == []
 
@@ -82,12 +63,7 @@ def outside(context: BrowserContext) -> Iterator[list[str]]:
 def page(context: BrowserContext, outside: list[str]) -> Iterator[Page]:
     """A page that must raise no script error nor Content-Security-Policy violation."""
     opened = context.new_page()
-    problems: list[str] = []
-    opened.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    opened.on(
-        "console",
-        lambda msg: problems.append(msg.text) if "Content Security Policy" in msg.text else None,
-    )
+    problems = watch_problems(opened)
     yield opened
     assert problems == []
 
