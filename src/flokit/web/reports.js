@@ -73,7 +73,7 @@
         values: x.map((w) => (w < cohort.weeks.length ? cohort.weeks[w].cumulative_net_revenue : null)) });
       if (cohort.spend !== null && cohort.spend !== undefined) {
         series.push({ label: name + " spend", stroke: color, width: 1, dash: [6, 4],
-          values: x.map(() => cohort.spend) });
+          points: { show: false }, values: x.map(() => cohort.spend) });
       }
     });
     return { x, series };
@@ -188,7 +188,8 @@
     replaceChart("curves", box, empty ? null : () => new uPlot({
       width: chartWidth(box), height: 320,
       scales: { x: { time: false } },
-      axes: [{ label: "Weeks since the cohort week" }, { label: "Net revenue (" + currency + ")" }],
+      axes: [{ label: "Weeks since the cohort week", incrs: [1, 2, 4, 8, 13, 26, 52] },
+        { label: "Net revenue (" + currency + ")" }],
       series: [{ label: "Week" }, ...series.map(({ values, ...look }) => ({ ...look, spanGaps: false }))],
     }, [x, ...series.map((s) => s.values)], box));
   }
