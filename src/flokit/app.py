@@ -14,7 +14,17 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from flokit.api import events, imports, ingest, ops, pages, spend, users
+from flokit.api import (
+    events,
+    imports,
+    ingest,
+    integrations,
+    integrations_admin,
+    ops,
+    pages,
+    spend,
+    users,
+)
 from flokit.drain import DrainUnreadBody
 from flokit.errors import FloKitError
 from flokit.gcpolicy import collect_cycles_rarely
@@ -22,6 +32,7 @@ from flokit.http import RequestMiddleware, handle_flokit_error, handle_http_exce
 from flokit.imports.job import ImportJob, ImportPaths
 from flokit.imports.leftovers import remove_ended
 from flokit.imports.runner import ImportRunner
+from flokit.integrations.registry import providers
 from flokit.metrics import Metrics
 from flokit.model import ImportRecord
 from flokit.pipeline.ids import IdGenerator
@@ -146,6 +157,15 @@ def _routes() -> list[Route]:
         Route("/v1/imports", imports.list_imports, methods=["GET"]),
         Route("/v1/imports/{import_id}", imports.get_import, methods=["GET"]),
         Route("/v1/imports/{import_id}/errors.csv", imports.import_errors, methods=["GET"]),
+        Route("/v1/integrations", integrations_admin.create_integration, methods=["POST"]),
+        Route("/v1/integrations", integrations_admin.list_integrations, methods=["GET"]),
+        Route(
+            "/v1/integrations/{integration_id}", integrations_admin.get_integration, methods=["GET"]
+        ),
+        *(
+            Route(provider.path, integrations.receiver(provider), methods=list(provider.methods))
+            for provider in providers().values()
+        ),
         Route("/v1/users", users.list_users, methods=["GET"]),
         Route("/v1/users/{user_id:path}/events", users.user_events, methods=["GET"]),
         Route("/v1/users/{user_id:path}", users.get_user, methods=["GET"]),

@@ -426,3 +426,8 @@ _LOG_CONFIG: dict[str, Any] = {
         "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
     },
 }
+
+# Last: the integrations commands use the helpers above.
+from flokit.cli_integrations import integrations_app  # noqa: E402
+
+app.add_typer(integrations_app, name="integrations")

@@ -24,6 +24,12 @@ class Metrics:
             ["outcome", "code"],
             registry=self.registry,
         )
+        self.integration_drops = Counter(
+            "flokit_integration_drops",
+            "Provider events dropped (sandbox, unknown type, invalid…), by provider and reason.",
+            ["provider", "reason"],
+            registry=self.registry,
+        )
         self.batch_seconds = Histogram(
             "flokit_batch_duration_seconds",
             "Time to answer an ingest request, durable commit included.",
@@ -55,6 +61,11 @@ class Metrics:
             self.events.labels(EventOutcome.DUPLICATE, "").inc(duplicates)
         for rejection in rejections:
             self.events.labels(EventOutcome.REJECTED, rejection.code).inc()
+
+    def count_drops(self, provider: str, dropped: dict[str, int]) -> None:
+        """Record one delivery's drops by reason."""
+        for reason, count in dropped.items():
+            self.integration_drops.labels(provider, reason).inc(count)
 
     def exposition(self) -> bytes:
         """The Prometheus text format."""

@@ -7,6 +7,7 @@ from typing import Any
 from flokit import __version__
 from flokit.api.events import MAX_LIMIT as EVENTS_PAGE_MAX
 from flokit.api.imports import LIST_LIMIT as IMPORTS_PAGE_MAX
+from flokit.openapi_integrations import integration_paths
 from flokit.openapi_read import READ_SCHEMAS, read_paths
 from flokit.openapi_reports import report_paths
 from flokit.pipeline.ids import ID_PATTERN
@@ -350,5 +351,6 @@ OPENAPI: dict[str, Any] = {
         },
         **read_paths(_errors, _json, _query, _path, _paging, _SECURED),
         **report_paths(_errors, _json, _query, _SECURED),
+        **integration_paths(_errors, _json, _path, _SECURED),
     },
 }

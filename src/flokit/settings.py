@@ -31,6 +31,7 @@ class Settings:
     # An answer sent before the body was read (413, 401, …) first reads and drops up to this
     # much of the rest, so clients that send the whole body before reading still get it.
     max_drain_bytes: int = 64 * MIB
+    integration_max_body_bytes: int = 1 * MIB  # one provider delivery (webhook, callback)
     max_batch_events: int = 1000
     max_event_bytes: int = 32 * 1024
     max_properties_depth: int = 8

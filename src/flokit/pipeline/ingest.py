@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from flokit.integrations.records import DeliveryRecord
 from flokit.model import IdempotencyClaim, Rejection, Rendered, StoredResponse, ValidEvent
 from flokit.pipeline.ids import IdGenerator
 from flokit.pipeline.validate import Validator
@@ -57,6 +58,7 @@ class Ingestor:
         received_us: int,
         respond: Respond,
         claim: IdempotencyClaim | None,
+        delivery: DeliveryRecord | None = None,
     ) -> tuple[Outcome | None, Rendered | StoredResponse]:
         """Give the valid events ids, store them durably with their response, and return both;
         or, if ``claim``'s key was answered meanwhile (another process), that kept response."""
@@ -69,11 +71,18 @@ class Ingestor:
             outcomes.append(Outcome(event_ids, duplicates, rejections))
             return respond(outcomes[-1])
 
-        if not valid and claim is None:  # nothing to store, nothing to keep
+        if not valid and claim is None and delivery is None:  # nothing to store or keep
             rendered = render([])
             return outcomes[-1], rendered
         appended = await self.store.append(
-            workspace_id, valid, new_ids, received_us, self.insert_id_retention_us, render, claim
+            workspace_id,
+            valid,
+            new_ids,
+            received_us,
+            self.insert_id_retention_us,
+            render,
+            claim,
+            delivery,
         )
         if appended.replay is not None:
             return None, appended.replay

@@ -14,6 +14,13 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from flokit.domain.spend import FxRate, SpendRow
+from flokit.integrations.outcome import ProviderType
+from flokit.integrations.records import (
+    DeliveryError,
+    DeliveryRecord,
+    Integration,
+    IntegrationStats,
+)
 from flokit.model import (
     ApiKey,
     Appended,
@@ -109,11 +116,14 @@ class EventStore(Protocol):
         insert_id_retention_us: int,
         render: Render,
         claim: IdempotencyClaim | None = None,
+        delivery: DeliveryRecord | None = None,
     ) -> Appended:
         """Store the new events durably with the response ``render`` makes of them (kept for
         ``claim``'s replays, in the same transaction); if ``claim``'s key was answered
         meanwhile, store nothing and hand that response back. Duplicates are found by the
-        store's own constraints, so concurrent appends anywhere never store one twice."""
+        store's own constraints, so concurrent appends anywhere never store one twice.
+        ``delivery``: the integration delivery these events came from, counted (and its
+        mapper's memory kept) in the same transaction."""
         ...
 
     async def prune_expired(self, now_us: int) -> int:
@@ -130,6 +140,31 @@ class IdempotencyStore(Protocol):
     async def find_response(
         self, workspace_id: int, key: str, now_us: int
     ) -> StoredResponse | None: ...
+
+
+class IntegrationStore(Protocol):
+    """Provider integrations (integrations.md): their records, counters, errors and the
+    per-integration memory of their mappers. Deliveries are counted by ``EventStore.append``."""
+
+    async def create_integration(self, integration: Integration) -> None: ...
+    async def find_integration(self, kind: ProviderType, secret_hash: str) -> Integration | None:
+        """The integration of this type whose generated secret has this hash."""
+        ...
+
+    async def get_integration(self, integration_id: str) -> Integration | None: ...
+    async def list_integrations(self, workspace_id: int) -> list[Integration]: ...
+    async def delete_integration(self, integration_id: str) -> bool:
+        """Forget it with its counters and memory; False if there was none."""
+        ...
+
+    async def integration_stats(self, integration_id: str, now_us: int) -> IntegrationStats: ...
+    async def recall(self, integration_id: str, key: str) -> str | None:
+        """What the integration's mapper remembered under ``key`` (``Memory.get``)."""
+        ...
+
+    async def record_delivery_error(self, integration_id: str, error: DeliveryError) -> None:
+        """A delivery refused after authentication (400, 503): kept, and the last status."""
+        ...
 
 
 class KeyStore(Protocol):
@@ -257,7 +292,14 @@ class SpendStore(Protocol):
 
 
 class Store(
-    EventStore, IdempotencyStore, KeyStore, ImportStore, ReadModelStore, SpendStore, Protocol
+    EventStore,
+    IdempotencyStore,
+    KeyStore,
+    ImportStore,
+    ReadModelStore,
+    SpendStore,
+    IntegrationStore,
+    Protocol,
 ):
     """A whole backend: every concern, and its lifecycle."""
 

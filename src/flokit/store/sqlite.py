@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from flokit import keys as keygen
 from flokit.domain.spend import FxRate, SpendRow
 from flokit.errors import Unavailable
+from flokit.integrations.records import DeliveryRecord
 from flokit.model import (
     ApiKey,
     Appended,
@@ -30,6 +31,7 @@ from flokit.model import (
     Workspace,
 )
 from flokit.store import (
+    integration_rows,
     spend_sql,
     sqlite_events,
     sqlite_idempotency,
@@ -39,6 +41,7 @@ from flokit.store import (
 from flokit.store.contract import Apply, ImportUpdate, ProjectionProgress, Render, Resume
 from flokit.store.readmodel_queries import ReadQueries, index_key
 from flokit.store.readmodel_sql import SQLITE
+from flokit.store.sqlite_integrations import SQL, SqliteIntegrations
 from flokit.store.sqlite_readmodels import SqliteDb
 from flokit.store.sqlite_schema import connect, migrate
 from flokit.store.sqlite_writer import GroupCommitWriter
@@ -63,7 +66,7 @@ def _key(row: Sequence[Any]) -> ApiKey:
     return ApiKey(row[0], row[1], row[2], KeyKind(row[3]), row[4], row[5], row[6])
 
 
-class SqliteStore:
+class SqliteStore(SqliteIntegrations):
     """Events, workspaces and keys in one SQLite database (WAL, ``synchronous=FULL``).
     Reads run in threads (each with its own connection), writes in the group-commit writer's
     thread: the event loop only awaits."""
@@ -203,6 +206,7 @@ class SqliteStore:
         insert_id_retention_us: int,
         render: Render,
         claim: IdempotencyClaim | None = None,
+        delivery: DeliveryRecord | None = None,
     ) -> Appended:
         """Store accepted events durably, with the response ``render`` makes of them (kept for
         ``claim``'s replays in the same transaction). If ``claim``'s key already has a response,
@@ -217,6 +221,8 @@ class SqliteStore:
                 if kept is not None:
                     return Appended([], None, kept)
             originals = sqlite_events.insert_events(conn, rows)
+            if delivery is not None:
+                integration_rows.record_delivery(conn, SQL, delivery, events, originals)
             rendered = render(originals)
             if claim is not None:
                 sqlite_idempotency.save_response(conn, workspace_id, claim, rendered)

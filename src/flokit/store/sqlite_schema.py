@@ -121,6 +121,50 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (workspace_id, day, base, currency)
         ) WITHOUT ROWID""",
     ],
+    [
+        # Provider integrations (integrations.md): counters, drops, errors and mapper memory.
+        """CREATE TABLE integrations (
+            id TEXT PRIMARY KEY,
+            workspace_id INTEGER NOT NULL REFERENCES workspaces(id),
+            type TEXT NOT NULL,
+            keep_sandbox BOOLEAN NOT NULL,
+            settings TEXT NOT NULL,
+            secret_hash TEXT UNIQUE,
+            signing_secret TEXT,
+            created_us BIGINT NOT NULL,
+            events_total BIGINT NOT NULL DEFAULT 0,
+            earliest_event_us BIGINT,
+            last_synced_us BIGINT,
+            last_status INTEGER,
+            last_error TEXT
+        )""",
+        "CREATE INDEX integrations_workspace ON integrations(workspace_id)",
+        """CREATE TABLE integration_hours (
+            integration_id TEXT NOT NULL,
+            hour BIGINT NOT NULL,
+            events BIGINT NOT NULL,
+            PRIMARY KEY (integration_id, hour)
+        )""",
+        """CREATE TABLE integration_drops (
+            integration_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            count BIGINT NOT NULL,
+            PRIMARY KEY (integration_id, reason)
+        )""",
+        """CREATE TABLE integration_errors (
+            integration_id TEXT NOT NULL,
+            at_us BIGINT NOT NULL,
+            status INTEGER NOT NULL,
+            message TEXT NOT NULL
+        )""",
+        "CREATE INDEX integration_errors_newest ON integration_errors(integration_id, at_us)",
+        """CREATE TABLE integration_memory (
+            integration_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (integration_id, key)
+        )""",
+    ],
 ]
 
 

@@ -22,6 +22,7 @@ from psycopg import errors
 
 from flokit.domain.spend import FxRate, SpendRow
 from flokit.errors import Unavailable
+from flokit.integrations.records import DeliveryRecord
 from flokit.model import (
     ApiKey,
     Appended,
@@ -35,7 +36,7 @@ from flokit.model import (
     ValidEvent,
     Workspace,
 )
-from flokit.store import spend_sql
+from flokit.store import integration_rows, spend_sql
 from flokit.store.contract import Apply, ImportUpdate, ProjectionProgress, Render, Resume
 from flokit.store.postgres import events as event_rows
 from flokit.store.postgres import import_files, imports, readmodels, responses, workspaces
@@ -46,6 +47,7 @@ from flokit.store.postgres.connections import (
     open_pool,
     unavailable,
 )
+from flokit.store.postgres.integrations import SQL, PgIntegrations
 from flokit.store.postgres.schema import apply_migrations, check_current
 from flokit.store.readmodel_queries import ReadQueries, index_key
 from flokit.store.readmodel_sql import POSTGRES
@@ -66,7 +68,7 @@ class _ClaimLost(Exception):
         self.response = response
 
 
-class PostgresStore:
+class PostgresStore(PgIntegrations):
     """``contract.Store`` on PostgreSQL (psycopg 3, a connection pool, its own threads)."""
 
     backend: str = "postgresql"
@@ -179,6 +181,7 @@ class PostgresStore:
         insert_id_retention_us: int,
         render: Render,
         claim: IdempotencyClaim | None = None,
+        delivery: DeliveryRecord | None = None,
     ) -> Appended:
         """Store the new events with the response ``render`` makes of them, in one transaction
         that commits before this returns. If ``claim``'s key has a live response, or one is
@@ -193,7 +196,9 @@ class PostgresStore:
                 kept = responses.find_response(conn, workspace_id, claim.key, received_us)
                 if kept is not None:
                     return Appended([], None, kept)
-            originals = event_rows.insert_events(conn, batch)
+            originals = event_rows.insert_events(conn, batch) if events else []
+            if delivery is not None:
+                integration_rows.record_delivery(conn, SQL, delivery, events, originals)
             rendered = render(originals)
             if claim is not None:
                 first = responses.save_response(conn, workspace_id, claim, rendered, received_us)

@@ -1,0 +1,76 @@
+"""``POST /v1/integrations`` (read-write key), ``GET /v1/integrations[/{id}]`` (any key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from flokit.errors import InvalidJson, InvalidRequest, NotFound
+from flokit.http import json_response, note
+from flokit.integrations import admin
+from flokit.integrations.records import Integration
+from flokit.integrations.registry import providers
+from flokit.pipeline.auth import authenticate, require_write
+from flokit.pipeline.receive import read_body
+from flokit.services import Services, services
+
+MAX_BODY = 64 * 1024
+
+
+async def create_integration(request: Request) -> Response:
+    """201 with the integration, the URL to paste at the provider and its secret (once)."""
+    note(request, route="integrations_create")
+    svc = services(request)
+    key = await authenticate(request.headers, svc.store)
+    require_write(key)
+    body = await read_body(request.headers, request.stream(), MAX_BODY, gzipped=False)
+    try:
+        asked = msgspec.json.decode(body, type=admin.NewIntegration)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(f"Invalid integration: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidJson(f"Body is not valid JSON ({exc})") from None
+    try:
+        integration, secret = await admin.create(
+            svc.store, key.workspace_id, key.workspace_public_id, asked
+        )
+    except admin.CreateError as exc:
+        raise InvalidRequest(str(exc)) from None
+    described = await _describe(svc, integration, _base_url(request))
+    if secret is not None:
+        described["secret"] = secret
+        provider = providers()[integration.type]
+        described["url"] = admin.url(provider, integration, _base_url(request), secret)
+    return json_response(described, 201, {"Location": f"/v1/integrations/{integration.id}"})
+
+
+async def list_integrations(request: Request) -> Response:
+    note(request, route="integrations_list")
+    svc = services(request)
+    key = await authenticate(request.headers, svc.store)
+    found = await svc.store.list_integrations(key.workspace_id)
+    base = _base_url(request)
+    return json_response({"integrations": [await _describe(svc, i, base) for i in found]})
+
+
+async def get_integration(request: Request) -> Response:
+    note(request, route="integrations_get")
+    svc = services(request)
+    key = await authenticate(request.headers, svc.store)
+    integration_id = request.path_params["integration_id"]
+    integration = await svc.store.get_integration(integration_id)
+    if integration is None or integration.workspace_id != key.workspace_id:
+        raise NotFound(f"No integration {integration_id[:100]} in this workspace")
+    return json_response(await _describe(svc, integration, _base_url(request)))
+
+
+async def _describe(svc: Services, integration: Integration, base_url: str) -> dict[str, Any]:
+    stats = await svc.store.integration_stats(integration.id, svc.now_us())
+    return admin.describe(integration, stats, base_url)
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
