@@ -126,13 +126,7 @@ def credential_matches(credential: Credential) -> Authenticator:
 
 def providers() -> dict[ProviderType, Provider]:
     """Every provider this FloKit receives from, by type."""
-    from flokit.integrations import adapty, adjust, revenuecat
+    from flokit.integrations import adapty, adjust, revenuecat, stripe_provider
 
-    found = [revenuecat.PROVIDER, adapty.PROVIDER, adjust.PROVIDER]
-    try:  # the Stripe mapper lands separately; when it has, this becomes a plain import
-        from flokit.integrations import stripe  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        pass
-    else:
-        found.append(stripe.PROVIDER)
+    found = [revenuecat.PROVIDER, adapty.PROVIDER, stripe_provider.PROVIDER, adjust.PROVIDER]
     return {provider.type: provider for provider in found}
