@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 
@@ -133,8 +134,8 @@ def _services(
     paths = ImportPaths(settings.import_files)
     paths.root.mkdir(parents=True, exist_ok=True)
 
-    def run_job(record: ImportRecord) -> None:
-        job = ImportJob(record, store, settings, ingestor.ids, paths, clock)
+    def run_job(record: ImportRecord, stop: threading.Event) -> None:
+        job = ImportJob(record, store, settings, ingestor.ids, paths, clock, stop)
         job.run()
 
     runner = ImportRunner(

@@ -15,6 +15,7 @@ creation, so the sorted files come out the same and the committed resume point s
 from __future__ import annotations
 
 import collections
+import ctypes
 import functools
 import itertools
 import json
@@ -22,6 +23,7 @@ import logging
 import multiprocessing
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import (
@@ -31,6 +33,7 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ from flokit.imports.validation import (
     Merged,
     ShareResult,
     ShareTask,
+    Stopped,
     merge,
     split_rows,
     start_worker,
@@ -63,6 +67,10 @@ COMMIT_ROWS = 8_000
 IN_FLIGHT = 2  # slices queued at the store's writer at once (one commits, one waits)
 PROGRESS_S = 0.5  # how often a running job reports progress (and proves it is alive)
 START = -(2**63)  # "no timestamp reached yet"
+#: How long a job whose validation process died waits for the server to say it is shutting
+#: down (the group's signal reached that process in its first instant, before it could ignore
+#: it, and the server stops its jobs only once it has stopped serving): then it is no failure.
+STOP_NOTICE_S = 5.0
 
 Clock = Callable[[], float]
 
@@ -104,9 +112,12 @@ class ImportJob:
         ids: IdGenerator,
         paths: ImportPaths,
         clock: Clock,
+        stop: threading.Event | None = None,
     ) -> None:
+        """``stop``: set when the server shuts down; the job then stops at its next slice."""
         self.record, self.store, self.settings, self.ids = record, store, settings, ids
         self.paths, self.clock = paths, clock
+        self.stop = stop or threading.Event()
         self.retention_us = settings.insert_id_retention_days * 86_400 * 1_000_000
 
     def now_us(self) -> int:
@@ -130,6 +141,9 @@ class ImportJob:
             log.warning("import %s: stopped, left to resume: %s", record.id, exc)
             return
         except Exception as exc:  # a job must end failed with its reason, never stay running
+            if isinstance(exc, Stopped) or self._cut_by_shutdown(exc):
+                self._release(f"{type(exc).__name__}: {exc}")
+                return
             log.exception("import %s failed", record.id)
             self._update(
                 status=ImportStatus.FAILED,
@@ -137,6 +151,21 @@ class ImportJob:
                 finished_us=self.now_us(),
             )
         self._clean_up()  # only once the end is recorded: until then, the job may resume
+
+    def _cut_by_shutdown(self, exc: Exception) -> bool:
+        """Whether the server's shutdown, not the file, ended the job with ``exc``."""
+        if isinstance(exc, BrokenProcessPool):
+            return self.stop.wait(STOP_NOTICE_S)
+        return self.stop.is_set()
+
+    def _release(self, reason: str) -> None:
+        """The server is shutting down: hand the job back to the queue, so the next start (or
+        another node, at once) resumes it from its last commit, as ``run`` does."""
+        log.info("import %s: left to resume (%s)", self.record.id, reason)
+        try:
+            self._update(status="queued")
+        except Exception as exc:  # the store is closing or away: it resumes once stale
+            log.warning("import %s: not handed back (%s), resumes once stale", self.record.id, exc)
 
     def _update(self, **changes: Any) -> None:
         update = ImportUpdate(heartbeat_us=self.now_us(), **changes)
@@ -226,23 +255,26 @@ class ImportJob:
 
     def _validate_shares(self, tasks: list[ShareTask]) -> list[ShareResult]:
         """Run the shares, in their own processes (as many as there are cores, up to one per
-        share) or one after another in a thread, reporting the rows read so far meanwhile."""
+        share) or one after another in a thread, reporting the rows read so far meanwhile and
+        passing the server's ``stop`` on (the shares raise ``Stopped`` at their next check)."""
         pool: Executor
         workers = min(len(tasks), os.cpu_count() or 1)
         if workers > 1:
             context = multiprocessing.get_context("spawn")  # never fork a threaded server
             progress: Any = context.Array("q", len(tasks), lock=False)
+            stop: Any = context.Value(ctypes.c_bool, False, lock=False)
             pool = ProcessPoolExecutor(
-                workers, mp_context=context, initializer=start_worker, initargs=(progress,)
+                workers, mp_context=context, initializer=start_worker, initargs=(progress, stop)
             )
             run: Callable[[ShareTask], ShareResult] = validate_share
         else:
-            progress = [0] * len(tasks)
+            progress, stop = [0] * len(tasks), ctypes.c_bool(False)
             pool = ThreadPoolExecutor(1, thread_name_prefix="flokit-import-validate")
-            run = functools.partial(validate_share, progress=progress)
+            run = functools.partial(validate_share, progress=progress, stop=stop)
         with pool:
             futures = [pool.submit(run, task) for task in tasks]
             while wait(futures, timeout=PROGRESS_S, return_when=ALL_COMPLETED).not_done:
+                stop.value = self.stop.is_set()
                 self._report_progress(sum(progress))
             return [future.result() for future in futures]
 
@@ -263,7 +295,10 @@ class ImportJob:
         where the previous one left it, so slices commit in order or not at all."""
         record = self.store.load_import(self.record.id) or self.record
         queued: collections.deque[Pending[tuple[int, int]]] = collections.deque()
+        cut = False
         for events, resume in self._slices(record):
+            if cut := self.stop.is_set():
+                break
             now_us = self.now_us()
             ids = self.ids.batch(len(events), now_us // 1000)
             queued.append(
@@ -276,6 +311,8 @@ class ImportJob:
                 queued.popleft().result()
         for waiting in queued:
             waiting.result()
+        if cut:  # after the slices queued have committed: the resume point is theirs
+            raise Stopped("the server is shutting down")
 
     def _count_duplicates(self) -> None:
         """A dry run's duplicates: the rows a real import would find repeating an event the
@@ -285,6 +322,8 @@ class ImportJob:
         with _SeenKeys(self.paths.part(record.id, "keys", 0)) as in_file:
             duplicates = 0
             for events, _ in self._slices(record):
+                if self.stop.is_set():  # a dry run counts from the start again: nothing to keep
+                    raise Stopped("the server is shutting down")
                 keys = [duplicate_keys(event) for event in events]
                 wanted = sorted({key for pair in keys for key in pair if key is not None})
                 seen = {key: "file" for key in in_file.known(wanted)}

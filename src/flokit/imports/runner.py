@@ -25,7 +25,7 @@ class ImportRunner:
     def __init__(
         self,
         store: ImportStore,
-        run_job: Callable[[ImportRecord], None],
+        run_job: Callable[[ImportRecord, threading.Event], None],
         clock: Callable[[], float],
         *,
         stale_s: float,
@@ -49,7 +49,8 @@ class ImportRunner:
         self._wake.set()
 
     def stop(self) -> None:
-        """Stop after the current job (a job cut short resumes on the next start)."""
+        """Stop: the running job stops at its next slice (within seconds) and is handed back
+        to the queue, to resume on the next start or on another node."""
         self._stop.set()
         self._wake.set()
         if self._thread.is_alive():
@@ -72,7 +73,7 @@ class ImportRunner:
                 continue
             log.info("import %s: running (phase %s)", record.id, record.phase)
             try:
-                self.run_job(record)
+                self.run_job(record, self._stop)
             except Exception:  # even its end could not be recorded: it resumes once stale
                 log.exception("import %s stopped without recording its end", record.id)
 

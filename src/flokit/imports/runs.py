@@ -15,7 +15,7 @@ import heapq
 import itertools
 import operator
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -25,6 +25,7 @@ from flokit.model import ValidEvent
 
 RUN_ROWS = 32_768  # events a validation process holds before sorting them out to its file
 FRAME_ROWS = 32  # events decoded at once per run while merging
+CHECK_FRAMES = 1024  # frames merged between two calls of ``RunWriter.close``'s checkpoint
 READ_BUFFER = 4 << 20  # bytes read ahead over all runs being merged (so memory stays flat)
 MIN_BLOCK = 16 << 10
 BEFORE_ALL = (-(2**63), 0)  # before every (timestamp, place)
@@ -61,8 +62,9 @@ class RunWriter:
         if len(self._pending) >= RUN_ROWS:
             self._write_run()
 
-    def close(self) -> None:
-        """Write the last run and merge every run into ``path``."""
+    def close(self, checkpoint: Callable[[], None] = lambda: None) -> None:
+        """Write the last run and merge every run into ``path``, calling ``checkpoint`` now and
+        then (it raises to stop: a big share's merge takes seconds)."""
         self._write_run()
         self._out.close()
         if len(self._starts) <= 1:
@@ -71,7 +73,8 @@ class RunWriter:
         fd = os.open(self.scratch, os.O_RDONLY)
         try:
             with self.path.open("wb") as out:
-                _write_frames(out, heapq.merge(*_runs(fd, self._starts, BEFORE_ALL)))
+                merging = heapq.merge(*_runs(fd, self._starts, BEFORE_ALL))
+                _write_frames(out, merging, checkpoint)
         finally:
             os.close(fd)
         self.scratch.unlink()
@@ -86,9 +89,15 @@ class RunWriter:
         pending.clear()
 
 
-def _write_frames(out: BinaryIO, rows: Iterable[Staged]) -> None:
+def _write_frames(
+    out: BinaryIO, rows: Iterable[Staged], checkpoint: Callable[[], None] = lambda: None
+) -> None:
     rows = iter(rows)
-    while frame := list(itertools.islice(rows, FRAME_ROWS)):
+    for count in itertools.count(1):
+        if not (frame := list(itertools.islice(rows, FRAME_ROWS))):
+            return
+        if count % CHECK_FRAMES == 0:
+            checkpoint()
         encoded = _encode(frame)
         out.write(len(encoded).to_bytes(4, "big") + encoded)
 

@@ -13,6 +13,7 @@ import csv
 import io
 import itertools
 import os
+import signal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,15 +31,29 @@ FIRST_ERRORS = 100
 PROGRESS_EVERY = 10_000
 csv.field_size_limit(16 * 1024 * 1024)  # a larger cell makes its row an error, not a crash
 
-#: In a worker process: per share, the rows read so far (shared memory set by ``start_worker``).
+#: In a worker process (set by ``start_worker``): per share, the rows read so far, and whether
+#: the server asks the shares to stop (shared memory); the server's process id.
 _progress: Any = None
+_stop: Any = None
+_server_pid = 0
 
 
-def start_worker(progress: Any) -> None:
-    """Process-pool initializer: where this process reports its progress; the cycle collector
-    runs rarely here, as in served processes (``gcpolicy``)."""
-    global _progress
-    _progress = progress
+class Stopped(Exception):
+    """The server is shutting down: the job stopped part-way, and resumes on the next start
+    (the validate phase from the upload, the store phase from its last commit)."""
+
+
+def start_worker(progress: Any, stop: Any) -> None:
+    """Process-pool initializer: where this process reports its progress and hears it must
+    stop; the cycle collector runs rarely here, as in served processes (``gcpolicy``).
+
+    SIGINT and SIGTERM are ignored: a Ctrl-C or a stop sent to the server's process group (a
+    terminal, systemd, a container runtime) reaches this process too, and killing it would
+    break the pool and fail the import. The server decides, through ``stop``."""
+    global _progress, _stop, _server_pid
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    _progress, _stop, _server_pid = progress, stop, os.getppid()
     collect_cycles_rarely()
 
 
@@ -63,10 +78,12 @@ class ShareResult:
     first_errors: list[dict[str, Any]] = field(default_factory=list)
 
 
-def validate_share(task: ShareTask, progress: Any = None) -> ShareResult:
+def validate_share(task: ShareTask, progress: Any = None, stop: Any = None) -> ShareResult:
     """Validate this share's rows of the file into its runs and errors files, counting
-    the rows read in ``progress[task.share]`` (by default, where ``start_worker`` said)."""
+    the rows read in ``progress[task.share]``, and raising ``Stopped`` once ``stop.value`` is
+    true (by default, both where ``start_worker`` said)."""
     progress = _progress if progress is None else progress
+    stop = _stop if stop is None else stop
     layout = inspect(task.csv_path)
     validator = Validator(task.settings)
     runs = RunWriter(task.sorted_path, task.runs_path)
@@ -88,12 +105,21 @@ def validate_share(task: ShareTask, progress: Any = None) -> ShareResult:
                     result.first_errors.append(
                         {"row": number, "event": outcome.event, "reason": outcome.reason}
                     )
-            if number % PROGRESS_EVERY == 0 and progress is not None:
-                progress[task.share] = number
+            if number % PROGRESS_EVERY == 0:
+                _check_stop(stop)
+                if progress is not None:
+                    progress[task.share] = number
             result.rows = number
-    runs.close()
+    runs.close(checkpoint=lambda: _check_stop(stop))
     result.valid = result.rows - result.rejected
     return result
+
+
+def _check_stop(stop: Any) -> None:
+    """Raise ``Stopped`` if the server asks to stop, or is gone (killed alone: this process,
+    deaf to signals, must not validate on for nobody)."""
+    if (stop is not None and stop.value) or (_server_pid and os.getppid() != _server_pid):
+        raise Stopped("the server is shutting down")
 
 
 def _open_range(path: Path, start: int, end: int) -> TextIO:
