@@ -163,7 +163,7 @@ class ImportJob:
         another node, at once) resumes it from its last commit, as ``run`` does."""
         log.info("import %s: left to resume (%s)", self.record.id, reason)
         try:
-            self._update(status="queued")
+            self._update(status=ImportStatus.QUEUED)
         except Exception as exc:  # the store is closing or away: it resumes once stale
             log.warning("import %s: not handed back (%s), resumes once stale", self.record.id, exc)
 
