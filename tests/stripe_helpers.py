@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from flokit.integrations.outcome import Mapped
+from flokit.integrations.registry import IntegrationSettings, MapContext
 from flokit.integrations.stripe import map_stripe
 
 FIXTURES = Path(__file__).parent / "fixtures" / "integrations" / "stripe"
@@ -55,14 +55,13 @@ class DictMemory:
         self.values[key] = value
 
 
-@dataclass
-class Ctx:
-    keep_sandbox: bool = False
-    memory: DictMemory = field(default_factory=DictMemory)
+def context(keep_sandbox: bool = False, memory: DictMemory | None = None) -> MapContext:
+    """The receiver's context for a delivery: its integration's choice and memory."""
+    return MapContext(keep_sandbox, memory or DictMemory(), 0.0, IntegrationSettings())
 
 
-def one(payload: Any, ctx: Ctx | None = None) -> Mapped:
+def one(payload: Any, ctx: MapContext | None = None) -> Mapped:
     """The single outcome of one delivery (Stripe events map to at most one event)."""
-    out = map_stripe(payload, ctx or Ctx())
+    out = map_stripe(payload, ctx or context())
     assert len(out) == 1, out
     return out[0]

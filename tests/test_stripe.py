@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from stripe_helpers import SHAPES, Ctx, edit, load, one
+from stripe_helpers import SHAPES, context, edit, load, one
 
 from flokit.integrations.outcome import CanonicalEvent, Dropped, DropReason, Mapped
+from flokit.integrations.registry import NotProviderShape
 from flokit.integrations.stripe import map_stripe
 from flokit.integrations.stripe_fields import ZERO_DECIMAL
 from flokit.model import ValidEvent
@@ -75,7 +76,7 @@ def test_first_paid_invoice_is_subscription_started(shape: str) -> None:
 
 @pytest.mark.parametrize("shape", SHAPES)
 def test_first_paid_invoice_after_a_trial_is_a_converted_start(shape: str) -> None:
-    ctx = Ctx()
+    ctx = context()
     accepted(one(load(f"subscription_created_trialing_{shape}.json"), ctx))
     dropped(one(load("invoice_trial_zero_amount.json"), ctx), DropReason.NOT_MAPPED)
     conversion = accepted(one(load(f"invoice_subscription_cycle_{shape}.json"), ctx))
@@ -98,7 +99,7 @@ def test_cycle_invoice_of_a_never_trialing_subscription_is_a_renewal(shape: str)
 
 
 def test_cancel_at_period_end_turned_true_is_cancelled_once() -> None:
-    ctx = Ctx()
+    ctx = context()
     cancel = accepted(one(load("subscription_updated_cancel_at_period_end.json"), ctx))
     assert cancel.event == "subscription_cancelled"
     assert cancel.properties == {"plan_id": PRICE, "cancel_reason": "cancellation_requested"}
@@ -162,7 +163,7 @@ def _refund(evt: str, cumulative: int, previous: int | None = None) -> dict[str,
 
 
 def test_partial_refunds_emit_each_increment_once() -> None:
-    ctx = Ctx()
+    ctx = context()
     first = accepted(one(_refund("evt_r1", 300), ctx))
     second = accepted(one(_refund("evt_r2", 999), ctx))
     assert (first.properties["revenue"], second.properties["revenue"]) == (3.0, 6.99)
@@ -178,7 +179,7 @@ def test_partial_refunds_emit_each_increment_once() -> None:
 
 
 def test_an_older_refund_arriving_late_adds_nothing() -> None:
-    ctx = Ctx()
+    ctx = context()
     assert accepted(one(_refund("evt_r2", 999), ctx)).properties["revenue"] == 9.99
     dropped(one(_refund("evt_r1", 300), ctx), DropReason.NOT_MAPPED)
 
@@ -189,7 +190,7 @@ def test_previous_amount_refunded_is_the_floor_when_memory_has_none() -> None:
 
 
 def test_refund_of_a_charge_finds_the_user_its_subscription_named() -> None:
-    ctx = Ctx()
+    ctx = context()
     accepted(one(load("subscription_created_trialing_basil.json"), ctx))
     assert accepted(one(load("charge_refunded_basil.json"), ctx)).user_id == USER
     # Without what the subscription said, the customer id is the user.
@@ -225,7 +226,7 @@ def test_stripe_zero_decimal_list_is_complete() -> None:
 def test_test_mode_is_dropped_unless_kept_then_marked() -> None:
     doc = edit(load("invoice_subscription_create_basil.json"), livemode=False)
     dropped(one(doc), DropReason.SANDBOX)
-    kept = accepted(one(doc, Ctx(keep_sandbox=True)))
+    kept = accepted(one(doc, context(keep_sandbox=True)))
     assert kept.properties["environment"] == "sandbox"
     assert (
         "environment"
@@ -279,8 +280,14 @@ def test_hostile_refund_amounts_are_dropped() -> None:
     dropped(one(doc), DropReason.MISSING_FIELD)
 
 
-@pytest.mark.parametrize("body", [None, 3, "evt", [], {}, {"data": {"object": {}}}])
-def test_bodies_that_are_not_events_are_dropped(body: Any) -> None:
+@pytest.mark.parametrize("body", [None, 3, "evt", [], {}, {"id": "evt_1"}])
+def test_bodies_that_are_not_stripe_events_at_all_are_refused(body: Any) -> None:
+    with pytest.raises(NotProviderShape):
+        map_stripe(body, context())
+
+
+@pytest.mark.parametrize("body", [{"data": {"object": {}}}, {"type": "charge.refunded"}])
+def test_events_without_their_fields_are_dropped(body: Any) -> None:
     dropped(one(body), DropReason.MISSING_FIELD)
 
 
@@ -318,6 +325,6 @@ def test_any_field_replaced_by_any_json_never_raises(
         node = node.get(step) if type(node) is dict else None
     if type(node) is dict:
         node[key] = value
-    for outcome in map_stripe(doc, Ctx(keep_sandbox=True)):
+    for outcome in map_stripe(doc, context(keep_sandbox=True)):
         if isinstance(outcome, CanonicalEvent):
             outcome.encode()

@@ -10,26 +10,17 @@ subscription is at ``parent.subscription_details`` and a line's price at
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 from flokit.integrations import stripe_fields as f
-from flokit.integrations.outcome import CanonicalEvent, Dropped, DropReason, Mapped, Memory
+from flokit.integrations.outcome import CanonicalEvent, Dropped, DropReason, Mapped
+from flokit.integrations.registry import MapContext, NotProviderShape
 from flokit.integrations.stripe_fields import Drop
 from flokit.integrations.stripe_memory import StripeMemory
 from flokit.timestamps import format_iso
 
 DAY_S = 86_400
 STORE = "stripe"
-
-
-class StripeContext(Protocol):
-    """What the mapper needs from the receiver's context (the framework's ``MapContext``)."""
-
-    @property
-    def keep_sandbox(self) -> bool: ...
-
-    @property
-    def memory(self) -> Memory: ...
 
 
 class Envelope(NamedTuple):
@@ -54,15 +45,16 @@ class Emit(NamedTuple):
 Handler = Callable[[Envelope, StripeMemory], Emit]
 
 
-def map_stripe(payload: Any, ctx: StripeContext) -> list[Mapped]:
-    """One Stripe event (decoded JSON) as canonical events or drops; never raises for any input."""
+def map_stripe(payload: Any, ctx: MapContext) -> list[Mapped]:
+    """One Stripe event (decoded JSON) as canonical events or drops. Raises nothing for any
+    JSON value but ``NotProviderShape`` (a 400) when it is not a Stripe event at all."""
     try:
         return [_map(payload, ctx)]
     except Drop as drop:
         return [Dropped(drop.reason, drop.detail)]
 
 
-def _map(payload: Any, ctx: StripeContext) -> Mapped:
+def _map(payload: Any, ctx: MapContext) -> Mapped:
     env = _envelope(payload)
     if not env.livemode and not ctx.keep_sandbox:
         return Dropped(DropReason.SANDBOX, f"{env.id}: livemode is false (test mode)")
@@ -83,8 +75,8 @@ def _map(payload: Any, ctx: StripeContext) -> Mapped:
 
 
 def _envelope(payload: Any) -> Envelope:
-    if type(payload) is not dict:
-        raise f.missing("the body", "a Stripe event object")
+    if type(payload) is not dict or ("type" not in payload and "data" not in payload):
+        raise NotProviderShape("The body is not a Stripe event (an object with type and data)")
     data = f.mapping(payload, "data", "data")
     livemode = payload.get("livemode")
     if type(livemode) is not bool:

@@ -7,10 +7,8 @@ known."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from flokit.integrations.outcome import Mapped, ProviderType
-from flokit.integrations.registry import Delivery, Locate, MapContext, Provider, StoredSecret
+from flokit.integrations.outcome import ProviderType
+from flokit.integrations.registry import Delivery, Locate, Provider, StoredSecret
 from flokit.integrations.stripe import map_stripe
 from flokit.integrations.stripe_signature import HEADER, verify
 
@@ -27,16 +25,12 @@ def authenticate(delivery: Delivery, secret: StoredSecret, now_s: float) -> bool
     return True
 
 
-def map_delivery(payload: Any, ctx: MapContext) -> list[Mapped]:
-    return map_stripe(payload, ctx)
-
-
 PROVIDER = Provider(
     type=ProviderType.STRIPE,
     path="/v1/integrations/stripe/webhook/{integration_id}",
     methods=("POST",),
     locate=Locate.BY_PATH_ID,
-    map=map_delivery,
+    map=map_stripe,
     authenticate=authenticate,
     generates_secret=False,
     uses_memory=True,

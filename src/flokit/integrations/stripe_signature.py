@@ -79,7 +79,7 @@ def verify(
 def _parse(header: str) -> tuple[str, list[bytes]]:
     """The header's timestamp and its well-formed ``v1`` values (other schemes dropped)."""
     if len(header) > MAX_HEADER_CHARS:
-        raise MalformedSignature(f"Stripe-Signature header longer than {MAX_HEADER_CHARS} chars")
+        raise MalformedSignature(f"Malformed Stripe-Signature header: {len(header)} chars")
     timestamp: str | None = None
     candidates: list[bytes] = []
     for item in header.split(","):
@@ -88,12 +88,12 @@ def _parse(header: str) -> tuple[str, list[bytes]]:
             raise MalformedSignature()
         if key == "t":
             if timestamp is not None or _DIGITS.fullmatch(value) is None:
-                raise MalformedSignature("Stripe-Signature needs exactly one numeric t=")
+                raise MalformedSignature("Malformed Stripe-Signature header: needs one numeric t=")
             timestamp = value
         elif key == "v1" and _HEX_SHA256.fullmatch(value):
             candidates.append(value.encode("ascii"))
     if timestamp is None:
-        raise MalformedSignature("Stripe-Signature has no t=<unix seconds>")
+        raise MalformedSignature("Malformed Stripe-Signature header: no t=<unix seconds>")
     if not candidates:
-        raise MalformedSignature("Stripe-Signature has no v1=<64 hex digits>")
+        raise MalformedSignature("Malformed Stripe-Signature header: no v1=<64 hex digits>")
     return timestamp, candidates
