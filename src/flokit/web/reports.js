@@ -18,13 +18,17 @@
   const COLUMNS = [
     { key: "group", title: "Group", kind: "text" },
     { key: "users", title: "Users", kind: "count" },
+    { key: "installs", title: "Installs", kind: "count" },
     { key: "spend", title: "Spend", kind: "money" },
     { key: "trials", title: "Trials", kind: "count" },
+    { key: "trials_converted", title: "Trials converted", kind: "count" },
     { key: "subscriptions", title: "Subscribers", kind: "count" },
+    { key: "renewals", title: "Renewals", kind: "count" },
     { key: "cac", title: "CAC", kind: "money" },
     { key: "trial_start_rate", title: "Trial start rate", kind: "rate" },
     { key: "trial_conversion_rate", title: "Trial conversion", kind: "rate" },
     { key: "renewal_rate", title: "Renewal rate", kind: "rate" },
+    { key: "revenue", title: "Net revenue", kind: "money" },
     { key: "revenue_30d", title: "Net revenue 30 d", kind: "money" },
     { key: "revenue_60d", title: "Net revenue 60 d", kind: "money" },
     { key: "revenue_90d", title: "Net revenue 90 d", kind: "money" },
@@ -148,6 +152,7 @@
       parts.push(meta.unconverted_events + " revenue events left out (no exchange rate for their day and currency)");
     }
     if (meta.ltv_method) parts.push("LTV: " + meta.ltv_method);
+    if (meta.latest_event_at) parts.push("newest event " + FK.formatTime(meta.latest_event_at));
     if (meta.generated_at) parts.push("generated " + FK.formatTime(meta.generated_at));
     $("report-meta").textContent = parts.join(" \u00b7 ") + ".";
     $("report-meta").hidden = false;
