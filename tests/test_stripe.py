@@ -171,14 +171,26 @@ def test_partial_refunds_emit_each_increment_once() -> None:
     charge = "ch_3QgA7xEaZvKYlo2C1sXyJ9pL"
     assert (first.properties["transaction_id"], second.properties["transaction_id"]) == (
         charge,
-        f"{charge}:2",
+        f"{charge}:300",
     )
     # A redelivery is the same event again (the store answers duplicate), nothing new.
     assert one(_refund("evt_r1", 300), ctx) == first
     assert one(_refund("evt_r2", 999), ctx) == second
 
 
-def test_an_older_refund_arriving_late_adds_nothing() -> None:
+def test_refunds_that_say_their_previous_amount_count_exactly_in_any_order() -> None:
+    ctx = context()
+    later = accepted(one(_refund("evt_r2", 999, previous=300), ctx))
+    earlier = accepted(one(_refund("evt_r1", 300, previous=0), ctx))
+    assert (earlier.properties["revenue"], later.properties["revenue"]) == (3.0, 6.99)
+    charge = "ch_3QgA7xEaZvKYlo2C1sXyJ9pL"
+    assert earlier.properties["transaction_id"] == charge
+    assert later.properties["transaction_id"] == f"{charge}:300"
+    assert one(_refund("evt_r2", 999, previous=300), ctx) == later
+
+
+def test_without_the_previous_amount_an_older_refund_arriving_late_adds_nothing() -> None:
+    """Memory alone cannot split the amounts then, but never counts more than was refunded."""
     ctx = context()
     assert accepted(one(_refund("evt_r2", 999), ctx)).properties["revenue"] == 9.99
     dropped(one(_refund("evt_r1", 300), ctx), DropReason.NOT_MAPPED)

@@ -16,7 +16,7 @@ from flokit.integrations import stripe_fields as f
 from flokit.integrations.outcome import CanonicalEvent, Dropped, DropReason, Mapped
 from flokit.integrations.registry import MapContext, NotProviderShape
 from flokit.integrations.stripe_fields import Drop
-from flokit.integrations.stripe_memory import StripeMemory
+from flokit.integrations.stripe_memory import RefundStep, StripeMemory
 from flokit.timestamps import format_iso
 
 DAY_S = 86_400
@@ -266,16 +266,12 @@ def _charge_refunded(env: Envelope, memory: StripeMemory) -> Emit:
     )
     # Before 2025-03-31 a charge names its invoice: the refunded transaction is the invoice.
     refunded = f.ref(charge.get("invoice")) or charge_id
-    step = memory.refund_step(env.id)
-    if step is None:
-        floor = env.previous.get("amount_refunded")
-        floor = floor if type(floor) is int else 0
-        step = memory.count_refund(charge_id, env.id, cumulative, floor)
+    step = _refund_step(env, charge_id, cumulative, memory)
     if step.amount == 0:
         raise _not_mapped(f"{env.id}: {charge_id} amount_refunded {cumulative} already counted")
-    # Partial refunds of one transaction are distinct refunds: the second on is ``<id>:<n>``,
-    # else the store's (event, transaction_id) duplicate key would swallow it.
-    transaction_id = refunded if step.ordinal == 1 else f"{refunded}:{step.ordinal}"
+    # Partial refunds of one transaction are distinct refunds: a later one is ``<id>:<amount
+    # refunded before it>``, else the store's (event, transaction_id) key would swallow it.
+    transaction_id = f"{refunded}:{step.before}" if step.before else refunded
     properties = {
         "revenue": f.major_units(step.amount, code),
         "currency": code,
@@ -283,6 +279,18 @@ def _charge_refunded(env: Envelope, memory: StripeMemory) -> Emit:
         "store": STORE,
     }
     return Emit("refund_issued", user_id, properties)
+
+
+def _refund_step(
+    env: Envelope, charge_id: str, cumulative: int, memory: StripeMemory
+) -> RefundStep:
+    """This event's refund: ``amount_refunded`` minus the previous ``amount_refunded`` when the
+    event says it (exact in any order of arrival), else minus what memory counted before."""
+    previous = env.previous.get("amount_refunded")
+    if type(previous) is int and 0 <= previous <= cumulative:
+        memory.note_refunded(charge_id, cumulative)
+        return RefundStep(cumulative - previous, previous)
+    return memory.refund_step(env.id) or memory.count_refund(charge_id, env.id, cumulative)
 
 
 #: The mapping table (integrations.md §3): Stripe event type → handler. Others: unknown type.

@@ -16,10 +16,10 @@ from flokit.integrations.outcome import Memory
 
 
 class RefundStep(NamedTuple):
-    """One counted refund of a charge: the new amount (minor units) and its ordinal."""
+    """One refund of a charge: its amount and the amount refunded before it (minor units)."""
 
     amount: int
-    ordinal: int
+    before: int
 
 
 class StripeMemory:
@@ -66,27 +66,30 @@ class StripeMemory:
         return owner == event_id
 
     def refund_step(self, event_id: str) -> RefundStep | None:
-        """The refund event ``event_id`` already counted, if it was."""
-        return _parse_pair(self._memory.get(f"refund:{event_id}"))
+        """The refund event ``event_id`` already counted from memory, if it was."""
+        value = self._memory.get(f"refund:{event_id}")
+        amount, _, before = (value or "").partition(" ")
+        if not (amount.isdigit() and before.isdigit()):
+            return None
+        return RefundStep(int(amount), int(before))
 
-    def count_refund(self, charge: str, event_id: str, cumulative: int, floor: int) -> RefundStep:
-        """Count the part of ``cumulative`` (the charge's ``amount_refunded``) above what was
-        already counted and above ``floor`` (the event's previous ``amount_refunded``).
-        A zero amount means nothing new (an older refund arriving after a newer one)."""
-        counted = _parse_pair(self._memory.get(f"refunded:{charge}")) or RefundStep(0, 0)
-        amount = cumulative - max(counted.amount, floor)
-        if amount <= 0:
-            return RefundStep(0, counted.ordinal)
-        step = RefundStep(amount, counted.ordinal + 1)
-        self._memory.put(f"refunded:{charge}", f"{cumulative} {step.ordinal}")
-        self._memory.put(f"refund:{event_id}", f"{step.amount} {step.ordinal}")
+    def note_refunded(self, charge: str, cumulative: int) -> None:
+        """The charge's ``amount_refunded`` is at least ``cumulative``."""
+        if cumulative > self.refunded(charge):
+            self._memory.put(f"refunded:{charge}", str(cumulative))
+
+    def refunded(self, charge: str) -> int:
+        """The largest ``amount_refunded`` of the charge seen so far."""
+        value = self._memory.get(f"refunded:{charge}") or ""
+        return int(value) if value.isdigit() else 0
+
+    def count_refund(self, charge: str, event_id: str, cumulative: int) -> RefundStep:
+        """For an event without the previous ``amount_refunded``: count the part of
+        ``cumulative`` above what was counted before. A zero amount means nothing new (an
+        older refund arriving after a newer one: the total stays right, the split does not)."""
+        before = self.refunded(charge)
+        step = RefundStep(max(cumulative - before, 0), before)
+        if step.amount:
+            self.note_refunded(charge, cumulative)
+            self._memory.put(f"refund:{event_id}", f"{step.amount} {step.before}")
         return step
-
-
-def _parse_pair(value: str | None) -> RefundStep | None:
-    if value is None:
-        return None
-    first, _, second = value.partition(" ")
-    if not (first.isdigit() and second.isdigit()):
-        return None
-    return RefundStep(int(first), int(second))
