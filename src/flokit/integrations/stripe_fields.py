@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, TypeGuard
 
+from flokit.integrations import fields
 from flokit.integrations.outcome import DropReason
 
 #: Stripe's zero-decimal currencies: the amount is in whole units (500 JPY is ``500``).
@@ -25,7 +26,7 @@ THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
 MAX_MINOR_UNITS = 10**14
 #: Unix seconds up to the year 9999.
 MAX_UNIX_S = 253_402_300_799
-MAX_ID_CHARS = 255
+MAX_ID_CHARS = fields.MAX_ID
 
 
 class Drop(Exception):
@@ -91,11 +92,11 @@ def minor_units(container: dict[str, Any], key: str, where: str) -> int:
 
 
 def currency(container: dict[str, Any], key: str, where: str) -> str:
-    """Stripe's lowercase ISO 4217 code, upper-cased."""
-    value = container.get(key)
-    if type(value) is not str or len(value) != 3 or not value.isascii() or not value.isalpha():
+    """Stripe's lowercase ISO 4217 code, upper-cased (the providers' one reading of it)."""
+    code = fields.currency(container, key)
+    if code is None:
         raise missing(where, "a three-letter currency code")
-    return value.upper()
+    return code
 
 
 def major_units(amount: int, code: str) -> int | float:
