@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +22,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from flokit.domain.spend import CURRENCY
+from flokit.errors import Unavailable
 from flokit.imports.client import ImportClient, ImportFailed, summary
 from flokit.imports.spend import SpendImportFailed
 from flokit.imports.spend import send as send_spend
@@ -80,7 +81,7 @@ def _store(db: str | None) -> Iterator[Store]:
     one error line and exit status 1, never a traceback."""
     try:
         store = open_store(Settings.from_env(db=db))
-    except (BackendUnreachable, SchemaMismatch) as exc:
+    except (BackendUnreachable, SchemaMismatch, Unavailable) as exc:  # a full disk too
         raise _fail(str(exc)) from None
     try:
         yield store
@@ -201,13 +202,38 @@ def projections_follow(db: DbOption = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     parent = os.getppid()
-    with _store(settings.db) as store:
+
+    def stopped() -> bool:  # stop with the server that started it (a parent's SIGKILL too)
+        return stop.is_set() or os.getppid() != parent
+
+    store = _open_when_writable(settings.db, stopped)
+    if store is None:
+        return
+    try:
         projector = Projector(store, batch=settings.projector_batch)
         projector.start()
-        # Stop with the server that started it, however it ended (a parent's SIGKILL too).
-        while not stop.wait(1.0) and os.getppid() == parent:
-            pass
+        while not stopped():
+            stop.wait(1.0)
         projector.stop()
+    finally:
+        store.close()
+
+
+def _open_when_writable(db: str, stopped: Callable[[], bool]) -> Store | None:
+    """The store, tried again each second while it cannot be opened for now (its disk is
+    full): a projector that gave up would leave the read models behind until a restart."""
+    waiting = False
+    while not stopped():
+        try:
+            return open_store(Settings.from_env(db=db))
+        except (BackendUnreachable, SchemaMismatch) as exc:
+            raise _fail(str(exc)) from None
+        except Unavailable as exc:
+            if not waiting:
+                err.print(f"projector: waiting for the store: {exc}")
+                waiting = True
+            time.sleep(1.0)
+    return None
 
 
 @projections_app.command("status")

@@ -8,7 +8,7 @@ Tree::
     ├── Unauthorized (401), Forbidden (403), NotFound (404)
     ├── IdempotencyKeyInUse (409), PayloadTooLarge (413), UnsupportedMediaType (415)
     ├── IdempotencyKeyReused (422), RateLimited (429)
-    ├── InternalError (500), Unavailable (503)
+    ├── InternalError (500), Unavailable (503) └── StorageFull (503: the disk is full)
 
 Per-event rejections inside a batch are data (``Rejection``), not exceptions.
 """
@@ -115,3 +115,15 @@ class Unavailable(FloKitError):
 
     def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+class StorageFull(Unavailable):
+    """The store's disk is full (SQLite's file system, or PostgreSQL's): an outage that lasts
+    until space is freed, so the answer says so and asks for a longer wait than a busy store."""
+
+    default_message = (
+        "The event store's disk is full; nothing was stored. Retry once space is freed."
+    )
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 10) -> None:
+        super().__init__(message, retry_after=retry_after)

@@ -56,6 +56,7 @@ from flokit.pipeline.duplicates import duplicate_keys, originals
 from flokit.pipeline.ids import IdGenerator
 from flokit.settings import Settings
 from flokit.store.contract import ImportGap, ImportStore, ImportUpdate, Pending
+from flokit.store.diskfull import out_of_space, sqlite_disk_full
 
 log = logging.getLogger("flokit.imports")
 #: Rows per store-phase commit. Slices are queued ahead (``IN_FLIGHT``), so the writer never
@@ -136,13 +137,17 @@ class ImportJob:
                 status=ImportStatus.COMPLETED, phase=ImportPhase.DONE, finished_us=self.now_us()
             )
         except (ImportGap, Unavailable) as exc:
-            # Another process took the job over, or the store is away for now: the job is not
-            # this process's to end. It resumes (here or elsewhere) once its heartbeat is stale.
+            # Another process took the job over, or the store is away for now (a full disk
+            # too): the job is not this process's to end. It resumes (here or elsewhere) once
+            # its heartbeat is stale.
             log.warning("import %s: stopped, left to resume: %s", record.id, exc)
             return
         except Exception as exc:  # a job must end failed with its reason, never stay running
             if isinstance(exc, Stopped) or self._cut_by_shutdown(exc):
                 self._release(f"{type(exc).__name__}: {exc}")
+                return
+            if out_of_space(exc) or sqlite_disk_full(exc):  # its working files filled the disk
+                log.warning("import %s: stopped, left to resume: %s", record.id, exc)
                 return
             log.exception("import %s failed", record.id)
             self._update(

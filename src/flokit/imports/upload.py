@@ -16,6 +16,7 @@ from pathlib import Path
 
 from flokit.errors import InvalidRequest, PayloadTooLarge
 from flokit.imports.csvfile import BadFile, Layout, read_layout
+from flokit.store.diskfull import out_of_space, storage_full
 
 GZIP_MAGIC = b"\x1f\x8b"
 _PIECE = 1 << 20
@@ -67,8 +68,18 @@ class _Sink:
 
 
 async def receive(chunks: AsyncIterator[bytes], dest: Path, limit: int) -> Received:
-    """Stream ``chunks`` into ``dest``; a gzip stream (by its magic bytes) is inflated."""
-    sink = _Sink(dest, limit)
+    """Stream ``chunks`` into ``dest``; a gzip stream (by its magic bytes) is inflated. A disk
+    that fills up on the way is a 503 (``StorageFull``), and the partial file goes."""
+    try:
+        return await _receive(chunks, _Sink(dest, limit))
+    except OSError as exc:
+        dest.unlink(missing_ok=True)
+        if out_of_space(exc):
+            raise storage_full("The import file could not be written", exc) from exc
+        raise
+
+
+async def _receive(chunks: AsyncIterator[bytes], sink: _Sink) -> Received:
     try:
         first = True
         async for chunk in chunks:
@@ -78,7 +89,7 @@ async def receive(chunks: AsyncIterator[bytes], dest: Path, limit: int) -> Recei
         return sink.close()
     except BaseException:
         sink.file.close()
-        dest.unlink(missing_ok=True)
+        sink.path.unlink(missing_ok=True)
         raise
 
 

@@ -39,6 +39,7 @@ from flokit.store import (
     sqlite_readmodels,
 )
 from flokit.store.contract import Apply, ImportUpdate, ProjectionProgress, Render, Resume
+from flokit.store.diskfull import DiskFullWatch, sqlite_disk_full, storage_full
 from flokit.store.readmodel_queries import ReadQueries, index_key
 from flokit.store.readmodel_sql import SQLITE
 from flokit.store.sqlite_integrations import SQL, SqliteIntegrations
@@ -84,16 +85,19 @@ class SqliteStore(SqliteIntegrations):
     ) -> None:
         self.path = Path(path)
         self._busy_timeout_ms = busy_timeout_ms
-        writer_conn = connect(self.path, busy_timeout_ms=busy_timeout_ms, writer=True)
-        migrate(writer_conn)
-        self._create_read_models()
+        self._disk = DiskFullWatch("sqlite", self.path.parent)
         self._writer = GroupCommitWriter(
-            writer_conn,
+            self._open_writer_connection(),
             max_jobs=commit_max_requests,
             max_rows=commit_max_rows,
             lock_path=self.path.with_name(self.path.name + ".writelock"),
+            disk=self._disk,
         )
-        self._writer.submit(sqlite_events.compile_inserts).result()
+        try:
+            self._writer.submit(sqlite_events.compile_inserts).result()
+        except BaseException:
+            self._writer.close()
+            raise
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -121,6 +125,22 @@ class SqliteStore(SqliteIntegrations):
     def commits(self) -> int:
         """Transactions committed so far by this process's writer."""
         return self._writer.commits
+
+    def _open_writer_connection(self) -> sqlite3.Connection:
+        """The writer's connection, schema migrated and read models created; a disk too full
+        for that is ``StorageFull`` (the projector waits for space rather than dying)."""
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = connect(self.path, busy_timeout_ms=self._busy_timeout_ms, writer=True)
+            migrate(conn)
+            self._create_read_models()
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            if sqlite_disk_full(exc):
+                raise storage_full("The event store cannot be opened", exc) from exc
+            raise
+        return conn
 
     def _create_read_models(self) -> None:
         conn = connect(self.path, busy_timeout_ms=self._busy_timeout_ms, writer=False)
@@ -168,6 +188,8 @@ class SqliteStore(SqliteIntegrations):
 
     def _unready_reason(self) -> str | None:
         """Why the database cannot serve now: it does not answer, or cannot take writes."""
+        if full := self._disk.reason():
+            return full
         try:
             self._reader().execute("SELECT 1 FROM workspaces LIMIT 1").fetchall()
         except sqlite3.Error as exc:

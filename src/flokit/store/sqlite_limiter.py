@@ -13,6 +13,7 @@ from pathlib import Path
 
 from flokit.errors import Unavailable
 from flokit.pipeline.limits import Bucket, Decision, take
+from flokit.store.diskfull import DiskFullWatch, sqlite_disk_full, storage_full
 
 
 class SqliteLimiter:
@@ -29,6 +30,7 @@ class SqliteLimiter:
             " capacity INTEGER NOT NULL)"
         )
         self._lock = threading.Lock()
+        self._disk = DiskFullWatch("rate limiter", Path(path).parent)
 
     async def acquire(self, workspace_id: int, limit: int, now_s: float) -> Decision:
         """Spend a token if there is one (atomically across processes), in a thread: the
@@ -40,15 +42,22 @@ class SqliteLimiter:
         return await asyncio.to_thread(self._decide, workspace_id, limit, now_s, False)
 
     async def unready_reason(self) -> str | None:
-        return None  # a file beside the database: it is ready when the store is
+        """A full disk (its own writes found it); otherwise it is ready when the store is."""
+        return self._disk.reason()
 
     def _decide(self, workspace_id: int, limit: int, now_s: float, spend: bool) -> Decision:
         """One decision; a file that stays locked or cannot be written (a full disk) is a
         503, like the store's own failures."""
         try:
-            return self._decide_locked(workspace_id, limit, now_s, spend)
-        except sqlite3.OperationalError as exc:
+            decision = self._decide_locked(workspace_id, limit, now_s, spend)
+        except sqlite3.Error as exc:
+            if sqlite_disk_full(exc):
+                self._disk.failed(exc)
+                raise storage_full("The rate limiter cannot record a request", exc) from exc
             raise Unavailable(f"The rate limiter cannot decide right now ({exc})") from exc
+        if spend:
+            self._disk.succeeded()
+        return decision
 
     def _decide_locked(self, workspace_id: int, limit: int, now_s: float, spend: bool) -> Decision:
         with self._lock:
@@ -67,7 +76,8 @@ class SqliteLimiter:
                     )
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+                    conn.execute("ROLLBACK")
                 raise
             return decision
 

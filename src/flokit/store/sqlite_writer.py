@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from flokit.errors import Unavailable
+from flokit.store.diskfull import DiskFullWatch, sqlite_disk_full, storage_full
 
 log = logging.getLogger("flokit.store")
 
@@ -49,8 +50,10 @@ class GroupCommitWriter:
         max_jobs: int,
         max_rows: int,
         lock_path: Path | None = None,
+        disk: DiskFullWatch | None = None,
     ) -> None:
         self._conn = conn
+        self._disk = disk or DiskFullWatch("sqlite")
         self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644) if lock_path else None
         self._max_jobs, self._max_rows = max_jobs, max_rows
         self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
@@ -149,6 +152,7 @@ class GroupCommitWriter:
 
     def _commit_locked(self, group: list[_Pending]) -> None:
         conn = self._conn
+        changes_before = conn.total_changes
         try:
             self._set_synchronous("FULL" if any(item.durable for item in group) else "NORMAL")
             conn.execute("BEGIN IMMEDIATE")
@@ -164,6 +168,8 @@ class GroupCommitWriter:
             self._fail(group, exc)
             return
         self.commits += 1
+        if conn.total_changes != changes_before:  # it wrote: the disk took it
+            self._disk.succeeded()
         for item, (ok, value) in zip(group, outcomes, strict=True):
             if ok:
                 item.future.set_result(value)
@@ -181,6 +187,10 @@ class GroupCommitWriter:
         try:
             value = item.run(conn)
         except Exception as exc:  # one request's fault must not sink the others in its group
+            if sqlite_disk_full(exc):
+                self._disk.failed(exc)
+            if not conn.in_transaction:  # SQLite rolled it all back (a full disk): all fail
+                raise
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
             return False, _as_store_error(exc)
@@ -188,6 +198,8 @@ class GroupCommitWriter:
         return True, value
 
     def _fail(self, group: list[_Pending], exc: sqlite3.Error) -> None:
+        if sqlite_disk_full(exc):
+            self._disk.failed(exc)
         log.error("transaction failed, %d requests answered 503: %s", len(group), exc)
         for item in group:
             item.future.set_exception(_as_store_error(exc))
@@ -195,6 +207,8 @@ class GroupCommitWriter:
 
 def _as_store_error(exc: Exception) -> Exception:
     """A database that cannot take writes now (locked, full, I/O) is a 503, not a 500."""
+    if sqlite_disk_full(exc):
+        return storage_full("The event store cannot store anything", exc)
     if isinstance(exc, sqlite3.OperationalError):
         return Unavailable(f"The event store cannot commit right now ({exc}); nothing was stored")
     return exc

@@ -15,6 +15,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from flokit.errors import Unavailable
 from flokit.store.contract import BackendUnreachable
+from flokit.store.diskfull import storage_full
 
 log = logging.getLogger("flokit.store")
 
@@ -101,6 +102,8 @@ def open_pool(url: str, size: int, busy_timeout_ms: int) -> Pool:
 def unavailable(exc: psycopg.OperationalError, committing: bool) -> Unavailable:
     """The 503 a lost or overloaded server means to a request (with the driver's reason)."""
     log.warning("PostgreSQL: %s: %s", type(exc).__name__, first_line(exc))
+    if isinstance(exc, errors.DiskFull):  # SQLSTATE 53100: rolled back, at commit too
+        return storage_full("PostgreSQL cannot store anything", first_line(exc))
     if isinstance(exc, PoolTimeout):
         reason = f"PostgreSQL is unreachable or overloaded ({first_line(exc)})"
     elif isinstance(exc, errors.QueryCanceled | errors.LockNotAvailable):

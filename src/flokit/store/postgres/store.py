@@ -38,6 +38,7 @@ from flokit.model import (
 )
 from flokit.store import integration_rows, spend_sql
 from flokit.store.contract import Apply, ImportUpdate, ProjectionProgress, Render, Resume
+from flokit.store.diskfull import DiskFullWatch
 from flokit.store.postgres import events as event_rows
 from flokit.store.postgres import import_files, imports, readmodels, responses, workspaces
 from flokit.store.postgres.connections import (
@@ -94,6 +95,7 @@ class PostgresStore(PgIntegrations):
         self._slices = ThreadPoolExecutor(1, thread_name_prefix="flokit-pg-import")
         self._closed = False
         self._close_lock = threading.Lock()
+        self._disk = DiskFullWatch("postgresql")  # its disk is the server's: not ours to see
 
     # -- lifecycle and the transaction runner ----------------------------------------------
 
@@ -110,6 +112,8 @@ class PostgresStore(PgIntegrations):
     async def unready_reason(self) -> str | None:
         if self._closed:
             return "postgresql: the store is closed"
+        if full := self._disk.reason():
+            return full
         try:
             recovery, read_only = await self._in_thread(self._probe)
         except psycopg.OperationalError as exc:
@@ -168,6 +172,8 @@ class PostgresStore(PgIntegrations):
         except errors.DeadlockDetected:
             raise
         except psycopg.OperationalError as exc:
+            if isinstance(exc, errors.DiskFull):
+                self._disk.failed(exc)
             raise unavailable(exc, committing) from exc
 
     # -- events and responses ----------------------------------------------------------------

@@ -1,0 +1,182 @@
+"""A full disk is an outage the service names, end to end: a real ``flokit serve`` with every
+SQLite file (events, read models, rate-limit buckets, import uploads) on a small tmpfs the test
+mounts and fills. Requests that cannot be stored get 503 + Retry-After saying the disk is full
+(never a 500, never a traceback), /readyz says so, and once the filler is deleted ingest and
+readiness come back by themselves with every acknowledged event stored."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import event
+from server import Server, cli
+
+DISK = "24m"
+MIB = 1024 * 1024
+#: Enough requests to use up whatever room the WAL still had (each batch is ~150 kB).
+MAX_BATCHES = 60
+FAILURES_IN_A_ROW = 5
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs of its own, unmounted whatever happens; skipped where mounting is refused."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    try:
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={DISK}", "tmpfs", str(mount)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except FileNotFoundError:
+        pytest.skip("no `mount` command here: the full-disk test needs a tmpfs of its own")
+    if done.returncode != 0:
+        pytest.skip(
+            f"mounting a tmpfs is not permitted here ({done.stderr.strip()}): the full-disk"
+            " test needs a small file system of its own to fill (run it as root)"
+        )
+    try:
+        yield mount
+    finally:
+        if subprocess.run(["umount", str(mount)], timeout=30).returncode != 0:
+            subprocess.run(["umount", "-l", str(mount)], timeout=30, check=True)
+
+
+@dataclass
+class Client:
+    server: Server
+    key: str
+    acknowledged: set[str] = field(default_factory=set)
+
+    def batch(self, size: int, **headers: str) -> httpx.Response:
+        pad = "x" * 600
+        events = [
+            event(user_id=f"usr_{uuid.uuid4().hex}", properties={"paywall_id": "pw", "pad": pad})
+            for _ in range(size)
+        ]
+        return self._post("/v1/batch/events", {"events": events}, headers)
+
+    def single(self) -> httpx.Response:
+        return self._post("/v1/events", event(user_id=f"usr_{uuid.uuid4().hex}"), {})
+
+    def _post(self, path: str, body: Any, headers: dict[str, str]) -> httpx.Response:
+        response = httpx.post(
+            self.server.url + path,
+            json=body,
+            headers={"Authorization": f"Bearer {self.key}", **headers},
+            timeout=60,
+        )
+        if response.status_code == 200:
+            answer = response.json()
+            self.acknowledged.update(answer.get("event_ids") or [answer["event_id"]])
+        return response
+
+    def upload(self) -> httpx.Response:
+        rows = b"event,timestamp\n" + b"app_opened,2024-03-15T14:20:00Z\n" * 20_000
+        return httpx.post(
+            self.server.url + "/v1/imports",
+            content=rows,
+            headers={"Authorization": f"Bearer {self.key}", "Content-Type": "text/csv"},
+            timeout=60,
+        )
+
+    def readyz(self) -> httpx.Response:
+        return httpx.get(self.server.url + "/readyz", timeout=30)
+
+
+def fill(path: Path) -> None:
+    """Write ``path`` until the file system refuses another byte."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        for piece in (MIB, 4096, 1):
+            try:
+                while os.write(fd, b"\0" * piece):
+                    pass
+            except OSError as exc:
+                assert exc.errno == 28, exc  # ENOSPC
+    finally:
+        os.close(fd)
+
+
+def assert_disk_full(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert int(response.headers["Retry-After"]) >= 1
+    answer = response.json()
+    assert answer["error"] == "unavailable"
+    assert "the disk is full" in answer["message"], answer
+
+
+@pytest.mark.parametrize(
+    "rate_limits",
+    # With limits on, the limiter's file is the first write of a request to find the disk
+    # full; with them off, the event store's commit is.
+    ["true", "false"],
+    ids=["limiter-file-first", "event-store-first"],
+)
+def test_full_disk_is_a_named_503_and_ingest_comes_back(
+    small_disk: Path, tmp_path: Path, rate_limits: str
+) -> None:
+    db = small_disk / "flokit.db"
+    key: str = cli(db, "workspaces", "create", "full")["api_key"]
+    env = {
+        "FLOKIT_DEFAULT_REQUESTS_PER_MINUTE": "1000000",
+        "FLOKIT_RATE_LIMITS": rate_limits,
+        "FLOKIT_LOG_REQUESTS": "true",
+    }
+    server = Server(db, log=tmp_path / "server.log", env=env)
+    try:
+        client = Client(server, key)
+        for _ in range(3):
+            assert client.batch(50).status_code == 200
+        filler = small_disk / "filler"
+        fill(filler)
+
+        in_a_row = 0
+        for _ in range(MAX_BATCHES):  # 200s are fine while the WAL still has room
+            response = client.batch(200)
+            if response.status_code == 200:
+                in_a_row = 0
+                continue
+            assert_disk_full(response)
+            in_a_row += 1
+            if in_a_row == FAILURES_IN_A_ROW:
+                break
+        assert in_a_row == FAILURES_IN_A_ROW, "the full disk never refused a batch"
+        assert_disk_full(client.single())
+        retried = client.batch(10, **{"Idempotency-Key": "full-disk-1"})
+        assert_disk_full(retried)
+        assert_disk_full(client.upload())
+        ready = client.readyz()
+        assert ready.status_code == 503 and "disk full" in ready.json()["message"], ready.text
+        assert "Retry-After" in ready.headers
+
+        filler.unlink()
+        ready = client.readyz()
+        assert ready.status_code == 200, ready.text
+        assert client.batch(200).status_code == 200
+        assert client.single().status_code == 200
+        retried = client.batch(10, **{"Idempotency-Key": "full-disk-1"})
+        assert retried.status_code == 200 and "Idempotent-Replayed" not in retried.headers
+        assert client.upload().status_code == 202
+    finally:
+        server.stop()
+
+    log = server.output()
+    assert "Traceback" not in log, log
+    assert '"status":500' not in log and '"status":503' in log
+    with closing(sqlite3.connect(db)) as conn:
+        stored = {row[0] for row in conn.execute("SELECT event_id FROM events")}
+    assert client.acknowledged <= stored
