@@ -166,3 +166,17 @@ def test_bodies_that_are_not_stripe_events_are_400(
     answer = deliver(api, stripe, body)
     assert answer.status_code == 400, answer.text
     assert count_events(api.settings) == 0
+
+
+def test_a_hostile_field_is_a_counted_drop_that_names_it(api: Api, stripe: dict[str, Any]) -> None:
+    payload = edit(load("invoice_renewal_basil.json"), data__object__amount_paid=-999)
+    answer = deliver(api, stripe, payload)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["accepted"], body["dropped"]) == (0, 1)
+    assert body["reasons"][0]["reason"] == "invalid"
+    assert "amount_paid = -999" in body["reasons"][0]["detail"]
+    described = shown(api, stripe["id"])
+    assert described["dropped"] == {"invalid": 1}
+    assert "amount_paid = -999" in described["errors"][0]["message"]
+    assert stored(api) == []
