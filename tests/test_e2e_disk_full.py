@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
@@ -27,6 +28,8 @@ MIB = 1024 * 1024
 #: Enough requests to use up whatever room the WAL still had (each batch is ~150 kB).
 MAX_BATCHES = 60
 FAILURES_IN_A_ROW = 5
+#: Liveness deadline for the projector to catch up: far beyond what it needs.
+PROJECTION_DEADLINE_S = 60.0
 
 
 @pytest.fixture
@@ -67,12 +70,12 @@ class Client:
             event(user_id=f"usr_{uuid.uuid4().hex}", properties={"paywall_id": "pw", "pad": pad})
             for _ in range(size)
         ]
-        return self._post("/v1/batch/events", {"events": events}, headers)
+        return self.post("/v1/batch/events", {"events": events}, headers)
 
     def single(self) -> httpx.Response:
-        return self._post("/v1/events", event(user_id=f"usr_{uuid.uuid4().hex}"), {})
+        return self.post("/v1/events", event(user_id=f"usr_{uuid.uuid4().hex}"), {})
 
-    def _post(self, path: str, body: Any, headers: dict[str, str]) -> httpx.Response:
+    def post(self, path: str, body: Any, headers: dict[str, str]) -> httpx.Response:
         response = httpx.post(
             self.server.url + path,
             json=body,
@@ -109,6 +112,21 @@ def fill(path: Path) -> None:
                 assert exc.errno == 28, exc  # ENOSPC
     finally:
         os.close(fd)
+
+
+def projected(client: Client, user_id: str) -> bool:
+    """Whether the read models take up again after the outage (the projector, started on a
+    full disk or failing on one, waited): an event sent now shows up in its user's profile."""
+    response = client.post("/v1/events", event(user_id=user_id), {})
+    assert response.status_code == 200, response.text
+    url = f"{client.server.url}/v1/users/{user_id}"
+    headers = {"Authorization": f"Bearer {client.key}"}
+    deadline = time.monotonic() + PROJECTION_DEADLINE_S
+    while time.monotonic() < deadline:
+        if httpx.get(url, headers=headers, timeout=30).status_code == 200:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def assert_disk_full(response: httpx.Response) -> None:
@@ -171,6 +189,7 @@ def test_full_disk_is_a_named_503_and_ingest_comes_back(
         retried = client.batch(10, **{"Idempotency-Key": "full-disk-1"})
         assert retried.status_code == 200 and "Idempotent-Replayed" not in retried.headers
         assert client.upload().status_code == 202
+        assert projected(client, "usr_after_the_outage")
     finally:
         server.stop()
 
