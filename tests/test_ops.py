@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from flokit.api import events
+from flokit.api.routes import ENDPOINTS
 from flokit.app import build_app
+from flokit.openapi import build_document
 from flokit.settings import Settings
 from flokit.store import open_store
 
@@ -51,19 +54,35 @@ def test_request_id_is_echoed_or_made(api: Api) -> None:
     assert made.startswith("req_") and made != api.client.get("/healthz").headers["x-request-id"]
 
 
-def test_openapi_describes_every_v1_route(api: Api) -> None:
+def test_openapi_describes_every_route_the_app_serves(api: Api) -> None:
     document = api.client.get("/openapi.json").json()
     assert document["openapi"].startswith("3.1")
     routes = {
         (re.sub(r":\w+}", "}", route.path), method.lower())  # {user_id:path} is {user_id}
         for route in api.client.app.routes  # type: ignore[attr-defined]
         for method in route.methods - {"HEAD"}
-        if route.path.startswith("/v1")
     }
     documented = {(path, method) for path, ops in document["paths"].items() for method in ops}
-    assert routes <= documented
-    batch = document["paths"]["/v1/batch/events"]["post"]["responses"]
-    assert {"200", "400", "401", "403", "413", "415", "503"} <= set(batch)
+    assert routes == documented
+    batch = document["paths"]["/v1/batch/events"]["post"]
+    statuses = {"200", "400", "401", "403", "409", "413", "415", "422", "429", "500", "503"}
+    assert statuses == set(batch["responses"])
+    assert "Idempotency-Key" in {p["name"] for p in batch["parameters"]}
+    assert {"RateLimit", "RateLimit-Policy"} <= set(batch["responses"]["200"]["headers"])
+    assert "Retry-After" in batch["responses"]["429"]["headers"]
+    limit = next(
+        p for p in document["paths"]["/v1/events"]["get"]["parameters"] if p["name"] == "limit"
+    )
+    assert (limit["schema"]["maximum"], limit["schema"]["default"]) == (
+        events.MAX_LIMIT,
+        events.DEFAULT_LIMIT,
+    )
+
+
+def test_openapi_limits_follow_the_servers_settings() -> None:
+    document = build_document(ENDPOINTS, Settings(max_batch_events=7))
+    batch = document["components"]["schemas"]["BatchRequest"]["properties"]["events"]
+    assert (batch["minItems"], batch["maxItems"]) == (1, 7)
 
 
 def test_one_structured_log_line_per_request(

@@ -10,22 +10,13 @@ import threading
 import time
 from collections.abc import AsyncIterator
 
+import msgspec
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from flokit.api import (
-    events,
-    imports,
-    ingest,
-    integrations,
-    integrations_admin,
-    ops,
-    pages,
-    spend,
-    users,
-)
+from flokit.api.routes import ENDPOINTS
 from flokit.drain import DrainUnreadBody
 from flokit.errors import FloKitError
 from flokit.gcpolicy import collect_cycles_rarely
@@ -33,9 +24,9 @@ from flokit.http import RequestMiddleware, handle_flokit_error, handle_http_exce
 from flokit.imports.job import ImportJob, ImportPaths
 from flokit.imports.leftovers import remove_ended
 from flokit.imports.runner import ImportRunner
-from flokit.integrations.registry import providers
 from flokit.metrics import Metrics
 from flokit.model import ImportRecord
+from flokit.openapi import build_document
 from flokit.pipeline.ids import IdGenerator
 from flokit.pipeline.ingest import Ingestor
 from flokit.pipeline.validate import Validator
@@ -102,6 +93,7 @@ def build_app(
         lifespan=lifespan,
     )
     app.state.services = svc
+    app.state.openapi = msgspec.json.encode(build_document(ENDPOINTS, settings))
     return app
 
 
@@ -149,37 +141,8 @@ def _services(
 
 
 def _routes() -> list[Route]:
-    return [
-        Route("/v1/batch/events", ingest.batch_events, methods=["POST"]),
-        Route("/v1/events", ingest.single_event, methods=["POST"]),
-        Route("/v1/events", events.list_events, methods=["GET"]),
-        Route("/v1/events/{event_id}", events.get_event, methods=["GET"]),
-        Route("/v1/imports", imports.create_import, methods=["POST"]),
-        Route("/v1/imports", imports.list_imports, methods=["GET"]),
-        Route("/v1/imports/{import_id}", imports.get_import, methods=["GET"]),
-        Route("/v1/imports/{import_id}/errors.csv", imports.import_errors, methods=["GET"]),
-        Route("/v1/integrations", integrations_admin.create_integration, methods=["POST"]),
-        Route("/v1/integrations", integrations_admin.list_integrations, methods=["GET"]),
-        Route(
-            "/v1/integrations/{integration_id}", integrations_admin.get_integration, methods=["GET"]
-        ),
-        *(
-            Route(provider.path, integrations.receiver(provider), methods=list(provider.methods))
-            for provider in providers().values()
-        ),
-        Route("/v1/users", users.list_users, methods=["GET"]),
-        Route("/v1/users/{user_id:path}/events", users.user_events, methods=["GET"]),
-        Route("/v1/users/{user_id:path}", users.get_user, methods=["GET"]),
-        Route("/v1/identity", users.identity, methods=["GET"]),
-        Route("/v1/spend", spend.post_spend, methods=["POST"]),
-        Route("/v1/spend", spend.get_spend, methods=["GET"]),
-        Route("/v1/fx-rates", spend.post_fx_rates, methods=["POST"]),
-        *pages.ROUTES,
-        Route("/healthz", ops.healthz, methods=["GET"]),
-        Route("/readyz", ops.readyz, methods=["GET"]),
-        Route("/metrics", ops.metrics, methods=["GET"]),
-        Route("/openapi.json", ops.openapi, methods=["GET"]),
-    ]
+    """The route table's endpoints (api/routes.py), the ones the OpenAPI document shows."""
+    return [endpoint.route() for endpoint in ENDPOINTS]
 
 
 async def _prune_forever(svc: Services) -> None:

@@ -16,6 +16,17 @@ Per-event rejections inside a batch are data (``Rejection``), not exceptions.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
+
+import msgspec
+
+
+class ErrorBody(msgspec.Struct):
+    """Every request-level error (contract §2); ``field`` names the offending field, if one."""
+
+    error: str
+    message: str
+    field: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class FloKitError(Exception):
@@ -24,6 +35,8 @@ class FloKitError(Exception):
     status: int = 500
     error: str = "internal_error"
     default_message: str = "Internal server error"
+    #: Whether the answer always says when to try again (the OpenAPI document shows it).
+    retry_after: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -37,12 +50,10 @@ class FloKitError(Exception):
         self.headers: dict[str, str] = dict(headers or {})
         super().__init__(self.message)
 
-    def body(self) -> dict[str, str]:
+    def body(self) -> ErrorBody:
         """The JSON body: ``error`` and ``message``, plus ``field`` when one field is at fault."""
-        out = {"error": self.error, "message": self.message}
-        if self.field is not None:
-            out["field"] = self.field
-        return out
+        field = msgspec.UNSET if self.field is None else self.field
+        return ErrorBody(self.error, self.message, field)
 
 
 class InvalidJson(FloKitError):
@@ -87,6 +98,7 @@ class MethodNotAllowed(FloKitError):
 
 class IdempotencyKeyInUse(FloKitError):
     status, error = 409, "idempotency_key_in_use"
+    retry_after = True
 
 
 class PayloadTooLarge(FloKitError):
@@ -103,6 +115,7 @@ class IdempotencyKeyReused(FloKitError):
 
 class RateLimited(FloKitError):
     status, error = 429, "rate_limited"
+    retry_after = True
 
 
 class InternalError(FloKitError):
@@ -112,6 +125,7 @@ class InternalError(FloKitError):
 class Unavailable(FloKitError):
     status, error = 503, "unavailable"
     default_message = "The event store cannot commit right now; nothing was stored. Retry shortly."
+    retry_after = True
 
     def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after)})

@@ -1,356 +1,251 @@
-"""The OpenAPI 3.1 document of every ``/v1`` endpoint, its requests, responses and errors."""
+"""The OpenAPI 3.1 document, generated from the route table (``api/routes.py``): paths and
+methods from its endpoints, schemas from their structs (``msgspec.json.schema_components``),
+error answers from the errors each endpoint raises (``errors.py``), limits from where they are
+defined (constants beside the handlers, and this server's settings). Nothing is written twice."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
+import msgspec
+
 from flokit import __version__
-from flokit.api.events import MAX_LIMIT as EVENTS_PAGE_MAX
-from flokit.api.imports import LIST_LIMIT as IMPORTS_PAGE_MAX
-from flokit.openapi_integrations import integration_paths
-from flokit.openapi_read import READ_SCHEMAS, read_paths
-from flokit.openapi_reports import report_paths
-from flokit.pipeline.ids import ID_PATTERN
+from flokit.api.table import JSON, Access, Endpoint, Header
+from flokit.errors import (
+    ErrorBody,
+    FloKitError,
+    Forbidden,
+    InternalError,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+)
+from flokit.pipeline.limits import WINDOW_S
+from flokit.settings import Settings
+
+REF = "#/components/schemas/{name}"
+_STRING = {"type": "string"}
+
+REQUEST_ID = Header(
+    "X-Request-Id",
+    {"type": "string", "pattern": r"^[\x21-\x7e]{1,200}$"},
+    "Echoed when the client sent a sane one, else generated (every response carries it)",
+)
+RATE_LIMIT_POLICY = Header(
+    "RateLimit-Policy",
+    {"type": "string", "pattern": f'^"ingest";q=[0-9]+;w={WINDOW_S}$'},
+    "The workspace's ingest limit: q requests per w seconds (contract §7)",
+)
+RATE_LIMIT = Header(
+    "RateLimit",
+    {"type": "string", "pattern": '^"ingest";r=[0-9]+;t=[0-9]+$'},
+    "r requests remaining; t seconds until one is admitted again (0: now)",
+)
+RETRY_AFTER = Header(
+    "Retry-After",
+    {"type": "string", "pattern": "^[1-9][0-9]*$"},
+    "Whole seconds to wait before retrying",
+    required=True,
+)
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-_ERROR_TEXT = {
-    "400": "Malformed request: invalid_json, invalid_request, batch_too_large, validation_error",
-    "401": "unauthorized: Invalid or missing API key",
-    "403": "forbidden: This operation requires a read-write key",
-    "404": "not_found",
-    "413": "payload_too_large: body over the byte limit, compressed or decompressed",
-    "415": "unsupported_media_type: Content-Type not application/json or unknown Content-Encoding",
-    "500": "internal_error (with the request id)",
-    "503": "unavailable: the store cannot commit now; nothing was stored (Retry-After)",
-}
-
-
-def _errors(*codes: str) -> dict[str, Any]:
-    return {code: _json(_ref("Error"), _ERROR_TEXT[code]) for code in codes}
-
-
-_STRING_OR_NULL = {"type": ["string", "null"]}
-_SCHEMAS: dict[str, Any] = {
-    "Event": {
-        "type": "object",
-        "required": ["event", "timestamp"],
-        "additionalProperties": False,
-        "description": "One event; at least one of user_id and anonymous_id (taxonomy events "
-        "other than install_attributed need user_id).",
-        "properties": {
-            "event": {"type": "string", "minLength": 1, "maxLength": 200},
-            "timestamp": {
-                "type": "string",
-                "format": "date-time",
-                "description": "ISO 8601 with Z or an offset; when it happened",
-            },
-            "user_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 255},
-            "anonymous_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 255},
-            "insert_id": {
-                "type": ["string", "null"],
-                "minLength": 1,
-                "maxLength": 128,
-                "description": "Client id of the event; duplicates are stored once",
-            },
-            "properties": {"type": ["object", "null"]},
-        },
-    },
-    "BatchRequest": {
-        "type": "object",
-        "required": ["events"],
-        "properties": {"events": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {}}},
-    },
-    "EventError": {
-        "type": "object",
-        "required": ["index", "event", "reason", "code", "field"],
-        "properties": {
-            "index": {"type": "integer", "minimum": 0},
-            "event": _STRING_OR_NULL,
-            "reason": {"type": "string", "examples": ["Missing required field: currency"]},
-            "code": {
-                "enum": [
-                    "not_an_object",
-                    "too_large",
-                    "missing_field",
-                    "invalid_field",
-                    "unknown_field",
-                ]
-            },
-            "field": _STRING_OR_NULL,
-        },
-    },
-    "BatchResponse": {
-        "type": "object",
-        "required": ["status", "accepted", "rejected", "duplicates", "event_ids", "errors"],
-        "properties": {
-            "status": {"const": "ok"},
-            "accepted": {"type": "integer"},
-            "rejected": {"type": "integer"},
-            "duplicates": {"type": "integer"},
-            "event_ids": {"type": "array", "items": _ref("EventId")},
-            "errors": {"type": "array", "items": _ref("EventError")},
-        },
-    },
-    "EventResponse": {
-        "type": "object",
-        "required": ["status", "event_id"],
-        "properties": {"status": {"const": "ok"}, "event_id": _ref("EventId")},
-    },
-    "EventId": {"type": "string", "pattern": f"^{ID_PATTERN}$"},
-    "StoredEvent": {
-        "type": "object",
-        "properties": {
-            "event_id": _ref("EventId"),
-            "event": {"type": "string"},
-            "user_id": _STRING_OR_NULL,
-            "anonymous_id": _STRING_OR_NULL,
-            "timestamp": {"type": "string", "format": "date-time"},
-            "received_at": {"type": "string", "format": "date-time"},
-            "properties": {"type": "object"},
-            "insert_id": _STRING_OR_NULL,
-        },
-    },
-    "EventPage": {
-        "type": "object",
-        "required": ["events", "next_cursor"],
-        "properties": {
-            "events": {"type": "array", "items": _ref("StoredEvent")},
-            "next_cursor": _STRING_OR_NULL,
-        },
-    },
-    "Import": {
-        "type": "object",
-        "properties": {
-            "import_id": {"type": "string", "pattern": "^imp_"},
-            "status": {"enum": ["queued", "running", "completed", "failed"]},
-            "phase": {"enum": ["validate", "store", "done"]},
-            "dry_run": {"type": "boolean"},
-            "file_name": _STRING_OR_NULL,
-            "file_bytes": {"type": "integer"},
-            "duplicate_of": _STRING_OR_NULL,
-            "rows_total": {"type": ["integer", "null"]},
-            "rows_processed": {"type": "integer"},
-            "accepted": {"type": "integer"},
-            "rejected": {"type": "integer"},
-            "duplicates": {"type": "integer"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "started_at": {"type": ["string", "null"], "format": "date-time"},
-            "finished_at": {"type": ["string", "null"], "format": "date-time"},
-            "errors": {
-                "type": "array",
-                "maxItems": 100,
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "row": {"type": "integer", "minimum": 1},
-                        "event": _STRING_OR_NULL,
-                        "reason": {"type": "string"},
-                    },
-                },
-            },
-            "errors_url": {"type": "string"},
-            "failure": _STRING_OR_NULL,
-        },
-    },
-    "Error": {
-        "type": "object",
-        "required": ["error", "message"],
-        "properties": {
-            "error": {"type": "string"},
-            "message": {"type": "string"},
-            "field": {"type": "string"},
-        },
-    },
-}
-
-
-def _paging(max_limit: int) -> list[dict[str, Any]]:
-    """The ``limit`` and ``cursor`` parameters of a list endpoint (api/paging.py)."""
-    limit = {"type": "integer", "minimum": 1, "maximum": max_limit, "default": 100}
-    return [
-        _query("limit", limit, "Page size"),
-        _query("cursor", {"type": "string", "minLength": 1}, "next_cursor of the previous page"),
-    ]
-
-
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+def build_document(endpoints: Sequence[Endpoint], settings: Settings) -> dict[str, Any]:
+    """The document of ``endpoints`` as this server (``settings``) serves them."""
+    bodies = {id(e): e.body(settings) if e.body else {} for e in endpoints}
+    types = _described_types(endpoints, bodies.values())
+    refs, components = msgspec.json.schema_components(types, ref_template=REF)
+    schemas = Schemas(dict(zip(types, refs, strict=True)), components)
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        operation = _operation(endpoint, bodies[id(endpoint)], schemas)
+        paths.setdefault(endpoint.openapi_path, {})[endpoint.method.lower()] = operation
+    for params in {e.params for e in endpoints if e.params is not None}:
+        components.pop(schemas.name(params), None)  # shown as parameters, not as a schema
     return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
+        "openapi": "3.1.0",
+        "info": {
+            "title": "FloKit Events API",
+            "version": __version__,
+            "description": "Generated from the server's route table (src/flokit/api/routes.py).",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "fk_rw_… (send and read) or fk_ro_… (read)",
+                }
+            },
+        },
     }
 
 
-def _path(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+class Schemas:
+    """The generated schemas: the reference of each described type, and the components."""
+
+    def __init__(self, refs: dict[Any, dict[str, Any]], components: dict[str, Any]) -> None:
+        self.refs, self.components = refs, components
+
+    def of(self, kind: Any) -> dict[str, Any]:
+        return self.refs[kind]
+
+    def name(self, kind: Any) -> str:
+        ref: str = self.refs[kind]["$ref"]
+        return ref.rsplit("/", 1)[1]
+
+    def properties(self, kind: type[msgspec.Struct]) -> tuple[dict[str, Any], list[str]]:
+        """A struct's properties and required names (its query parameters)."""
+        schema = self.components[self.name(kind)]
+        return schema.get("properties", {}), schema.get("required", [])
 
 
-_INGEST_HEADERS = [
-    {"name": "Content-Encoding", "in": "header", "schema": {"enum": ["gzip", "identity"]}},
-    {"name": "X-Request-Id", "in": "header", "schema": {"type": "string"}},
-]
-_SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
+def _is_json(media_type: str) -> bool:
+    return media_type == JSON or media_type.startswith("multipart/")
 
-OPENAPI: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {"title": "FloKit Events API", "version": __version__},
-    "components": {
-        "schemas": {**_SCHEMAS, **READ_SCHEMAS},
-        "securitySchemes": {
-            "bearer": {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "fk_rw_… (send and read) or fk_ro_… (read)",
-            }
+
+def _described_types(
+    endpoints: Sequence[Endpoint], bodies: Iterable[Mapping[str, Any]]
+) -> list[Any]:
+    """Every type the document describes with a schema, each once, in a stable order."""
+    found: list[Any] = [ErrorBody]
+    for endpoint in endpoints:
+        found += [endpoint.params] if endpoint.params is not None else []
+        for reply in endpoint.replies.values():
+            found += [kind for media, kind in reply.content.items() if _is_json(media)]
+    for body in bodies:
+        found += [kind for media, kind in body.items() if _is_json(media)]
+    return list(dict.fromkeys(found))
+
+
+def _operation(endpoint: Endpoint, body: Mapping[str, Any], schemas: Schemas) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": endpoint.summary,
+        "operationId": f"{endpoint.method.lower()}_{endpoint.handler.__name__}",
+        "parameters": _parameters(endpoint, schemas),
+        "responses": {
+            **_replies(endpoint, schemas),
+            **_error_replies(endpoint, schemas),
         },
-    },
-    "paths": {
-        "/v1/batch/events": {
-            "post": {
-                "summary": "Send up to 1,000 events; 200 with per-event outcomes",
-                "security": _SECURED,
-                "parameters": _INGEST_HEADERS,
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("BatchRequest")}},
-                },
-                "responses": {
-                    "200": _json(_ref("BatchResponse"), "Outcome of every event"),
-                    **_errors("400", "401", "403", "413", "415", "500", "503"),
-                },
-            }
-        },
-        "/v1/events": {
-            "post": {
-                "summary": "Send one event",
-                "security": _SECURED,
-                "parameters": _INGEST_HEADERS,
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": _ref("Event")}},
-                },
-                "responses": {
-                    "200": _json(_ref("EventResponse"), "Stored (or a duplicate of)"),
-                    **_errors("400", "401", "403", "413", "415", "500", "503"),
-                },
-            },
-            "get": {
-                "summary": "The workspace's events, most recently received first",
-                "security": _SECURED,
-                "parameters": [
-                    _query("event", {"type": "string"}, "Only this event name"),
-                    _query("user_id", {"type": "string"}, "Only this user"),
-                    _query("anonymous_id", {"type": "string"}, "Only this anonymous id"),
-                    _query(
-                        "since",
-                        {"type": "string", "format": "date-time"},
-                        "Event timestamp at or after",
-                    ),
-                    _query(
-                        "until", {"type": "string", "format": "date-time"}, "Event timestamp before"
-                    ),
-                    *_paging(max_limit=EVENTS_PAGE_MAX),
-                ],
-                "responses": {
-                    "200": _json(_ref("EventPage"), "One page"),
-                    **_errors("400", "401", "500"),
-                },
-            },
-        },
-        "/v1/imports": {
-            "post": {
-                "summary": "Upload a CSV file of historical events (contract §10)",
-                "security": _SECURED,
-                "parameters": [
-                    _query("dry_run", {"type": "boolean"}, "Validate every row, store nothing")
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "text/csv": {"schema": {"type": "string"}},
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {"file": {"type": "string", "format": "binary"}},
-                            }
-                        },
-                    },
-                },
-                "responses": {
-                    "202": _json(_ref("Import"), "Queued; Location names the import"),
-                    "200": _json(_ref("Import"), "The identical file was imported already"),
-                    **_errors("400", "401", "403", "413", "415", "500"),
-                },
-            },
-            "get": {
-                "summary": "The workspace's imports, newest first, a page at a time",
-                "security": _SECURED,
-                "parameters": [
-                    *_paging(max_limit=IMPORTS_PAGE_MAX),
-                ],
-                "responses": {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "required": ["imports", "next_cursor"],
-                            "properties": {
-                                "imports": {"type": "array", "items": _ref("Import")},
-                                "next_cursor": _STRING_OR_NULL,
-                            },
-                        },
-                        "One page of imports",
-                    ),
-                    **_errors("400", "401", "500"),
-                },
-            },
-        },
-        "/v1/imports/{import_id}": {
-            "get": {
-                "summary": "One import and its progress",
-                "security": _SECURED,
-                "parameters": [_path("import_id")],
-                "responses": {
-                    "200": _json(_ref("Import"), "The import"),
-                    **_errors("401", "404", "500"),
-                },
-            }
-        },
-        "/v1/imports/{import_id}/errors.csv": {
-            "get": {
-                "summary": "Every rejected row as it was in the file, plus row and reason",
-                "security": _SECURED,
-                "parameters": [_path("import_id")],
-                "responses": {
-                    "200": {"description": "CSV", "content": {"text/csv": {}}},
-                    **_errors("401", "404", "500"),
-                },
-            }
-        },
-        "/v1/events/{event_id}": {
-            "get": {
-                "summary": "One event of the workspace",
-                "security": _SECURED,
-                "parameters": [
-                    {"name": "event_id", "in": "path", "required": True, "schema": _ref("EventId")}
-                ],
-                "responses": {
-                    "200": _json(_ref("StoredEvent"), "The event"),
-                    **_errors("401", "404", "500"),
-                },
-            }
-        },
-        **read_paths(_errors, _json, _query, _path, _paging, _SECURED),
-        **report_paths(_errors, _json, _query, _SECURED),
-        **integration_paths(_errors, _json, _path, _SECURED),
-    },
-}
+    }
+    if endpoint.access is not Access.PUBLIC:
+        operation["security"] = [{"bearer": []}]
+    if body:
+        operation["requestBody"] = {"required": True, "content": _content(body, schemas)}
+    return operation
+
+
+def _parameters(endpoint: Endpoint, schemas: Schemas) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": dict(endpoint.path_schemas.get(name, _STRING)),
+        }
+        for name in endpoint.path_params
+    ]
+    if endpoint.params is not None:
+        properties, required = schemas.properties(endpoint.params)
+        for name, schema in properties.items():
+            schema = dict(schema)
+            description = schema.pop("description", "")
+            out.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "required": name in required,
+                    "schema": _without_null(schema),
+                    "description": description,
+                }
+            )
+    for header in (*endpoint.request_headers, REQUEST_ID):
+        out.append({"in": "header", **_header(header), "name": header.name})
+    return out
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent or a string: ``X | None`` shows as ``X``."""
+    choices = schema.get("anyOf")
+    if choices is None:
+        return schema
+    kept = [c for c in choices if c != {"type": "null"}]
+    rest = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+    return {**kept[0], **rest} if len(kept) == 1 else {**rest, "anyOf": kept}
+
+
+def _content(content: Mapping[str, Any], schemas: Schemas) -> dict[str, Any]:
+    return {
+        media: {"schema": schemas.of(kind) if _is_json(media) else _STRING}
+        for media, kind in content.items()
+    }
+
+
+def _header(header: Header) -> dict[str, Any]:
+    return {
+        "description": header.description,
+        "required": header.required,
+        "schema": dict(header.schema),
+    }
+
+
+def _headers(*headers: Header) -> dict[str, Any]:
+    echoed = replace(REQUEST_ID, required=True)  # on every answer
+    return {h.name: _header(h) for h in (echoed, *headers)}
+
+
+def _replies(endpoint: Endpoint, schemas: Schemas) -> dict[str, Any]:
+    limits = (RATE_LIMIT_POLICY, RATE_LIMIT) if endpoint.rate_limited else ()
+    return {
+        str(status): {
+            "description": reply.description,
+            "headers": _headers(*reply.headers, *limits),
+            "content": _content(reply.content, schemas),
+        }
+        for status, reply in sorted(endpoint.replies.items())
+    }
+
+
+def errors_of(endpoint: Endpoint) -> list[type[FloKitError]]:
+    """Every request-level error ``endpoint`` may answer: its own, and those of its access
+    (a key to check: 401, and 503 when the store cannot look it up; a write: 403), 404 for a
+    path parameter no route matches (a newline, say), and 500."""
+    common: list[type[FloKitError]] = [InternalError]
+    if endpoint.path_params:
+        common += [NotFound]
+    if endpoint.access is not Access.PUBLIC:
+        common += [Unauthorized, Unavailable]
+    if endpoint.access is Access.WRITE:
+        common += [Forbidden]
+    return list(dict.fromkeys([*endpoint.errors, *common]))
+
+
+def _error_replies(endpoint: Endpoint, schemas: Schemas) -> dict[str, Any]:
+    by_status: dict[int, list[type[FloKitError]]] = {}
+    for error in errors_of(endpoint):
+        by_status.setdefault(error.status, []).append(error)
+    return {
+        str(status): _error_reply(endpoint, status, errors, schemas)
+        for status, errors in sorted(by_status.items())
+    }
+
+
+def _error_reply(
+    endpoint: Endpoint, status: int, errors: list[type[FloKitError]], schemas: Schemas
+) -> dict[str, Any]:
+    codes = sorted({e.error for e in errors})
+    headers: list[Header] = []
+    if all(e.retry_after for e in errors):
+        headers.append(RETRY_AFTER)
+    # Ingest answers carry the RateLimit headers once the key is known (not on 401 or 403).
+    if endpoint.rate_limited and status not in (Unauthorized.status, Forbidden.status):
+        headers += [RATE_LIMIT_POLICY, RATE_LIMIT]
+    schema = {"allOf": [schemas.of(ErrorBody), {"properties": {"error": {"enum": codes}}}]}
+    return {
+        "description": ", ".join(codes),
+        "headers": _headers(*headers),
+        "content": {JSON: {"schema": schema}},
+    }

@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Annotated
 
 import msgspec
+from msgspec import Meta
 from starlette.requests import Request
 from starlette.responses import Response
 
-from flokit.api.paging import check_params, decode_cursor, encode_cursor, page_limit
+from flokit.api.bodies import DateTime, Event, EventPage
+from flokit.api.paging import check_params, decode_cursor, encode_cursor, page_limit, param_names
 from flokit.errors import InvalidRequest, NotFound
 from flokit.http import json_response, note
 from flokit.model import EventQuery, StoredEvent
@@ -21,24 +23,36 @@ from flokit.services import services
 from flokit.timestamps import format_iso, parse_iso
 
 MAX_LIMIT = 1000
-_PARAMS = ("event", "user_id", "anonymous_id", "since", "until", "limit", "cursor")
+DEFAULT_LIMIT = 100
 _EVENT_ID = re.compile(ID_PATTERN)
 _CURSOR = re.compile(r"s([0-9]{1,18})")  # the seq of the last event shown
 _EMPTY = msgspec.Raw(b"{}")
 
 
-def event_json(event: StoredEvent) -> dict[str, Any]:
+class EventsParams(msgspec.Struct):
+    """The query of ``GET /v1/events``."""
+
+    event: Annotated[str | None, Meta(description="Only this event name")] = None
+    user_id: Annotated[str | None, Meta(description="Only this user (and their linked ids)")] = None
+    anonymous_id: Annotated[str | None, Meta(description="Only this anonymous id")] = None
+    since: Annotated[DateTime | None, Meta(description="Event timestamp at or after")] = None
+    until: Annotated[DateTime | None, Meta(description="Event timestamp before")] = None
+    limit: Annotated[int, Meta(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT
+    cursor: Annotated[str | None, Meta(description="next_cursor of the previous page")] = None
+
+
+def event_body(event: StoredEvent) -> Event:
     """An event as the API shows it: timestamps in UTC ISO 8601, properties as stored."""
-    return {
-        "event_id": event.event_id,
-        "event": event.event,
-        "user_id": event.user_id,
-        "anonymous_id": event.anonymous_id,
-        "timestamp": format_iso(event.timestamp_us),
-        "received_at": format_iso(event.received_us),
-        "properties": msgspec.Raw(event.properties) if event.properties else _EMPTY,
-        "insert_id": event.insert_id,
-    }
+    return Event(
+        event_id=event.event_id,
+        event=event.event,
+        user_id=event.user_id,
+        anonymous_id=event.anonymous_id,
+        timestamp=format_iso(event.timestamp_us),
+        received_at=format_iso(event.received_us),
+        properties=msgspec.Raw(event.properties) if event.properties else _EMPTY,
+        insert_id=event.insert_id,
+    )
 
 
 async def list_events(request: Request) -> Response:
@@ -52,7 +66,7 @@ async def list_events(request: Request) -> Response:
     more = len(page) > query.limit
     page = page[: query.limit]
     cursor = encode_cursor(f"s{page[-1].seq}") if more else None
-    return json_response({"events": [event_json(e) for e in page], "next_cursor": cursor})
+    return json_response(EventPage([event_body(e) for e in page], cursor))
 
 
 async def get_event(request: Request) -> Response:
@@ -66,16 +80,16 @@ async def get_event(request: Request) -> Response:
         found = await svc.store.get_event(key.workspace_id, event_id)
     if found is None:
         raise NotFound(f"No event {event_id} in this workspace")
-    return json_response(event_json(found))
+    return json_response(event_body(found))
 
 
 def parse_query(params: Mapping[str, str], workspace_id: int) -> EventQuery:
     """The query string as an ``EventQuery``, or a 400 naming the parameter at fault."""
-    check_params(params, _PARAMS)
+    check_params(params, param_names(EventsParams))
     cursor = decode_cursor(params.get("cursor"), _CURSOR)
     return EventQuery(
         workspace_id=workspace_id,
-        limit=page_limit(params.get("limit"), 100, MAX_LIMIT),
+        limit=page_limit(params.get("limit"), DEFAULT_LIMIT, MAX_LIMIT),
         before_seq=int(cursor[1]) if cursor else None,
         event=_text(params, "event"),
         user_id=_text(params, "user_id"),

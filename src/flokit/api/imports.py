@@ -7,14 +7,17 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Annotated
 
+import msgspec
+from msgspec import Meta
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from flokit.api.paging import check_params, decode_cursor, encode_cursor, page_limit
+from flokit.api.bodies import Import, ImportPage, ImportRowError
+from flokit.api.paging import check_params, decode_cursor, encode_cursor, page_limit, param_names
 from flokit.errors import InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from flokit.http import json_response, note
 from flokit.imports.csvfile import BadFile
@@ -31,31 +34,46 @@ log = logging.getLogger("flokit.imports")
 LIST_LIMIT = 100
 #: The creation time and id of the last import shown.
 _CURSOR = re.compile(r"i([0-9]{1,18})\.(imp_[0-9A-Za-z]{1,64})")
-_CSV_TYPES = {"text/csv", "application/csv", "text/plain", "application/octet-stream"}
+#: The media types ``POST /v1/imports`` takes the raw file as (besides a multipart form).
+CSV_TYPES = ("text/csv", "application/csv", "text/plain", "application/octet-stream")
+_TRUE = ("true", "1", "yes")
 
 
-def import_json(record: ImportRecord) -> dict[str, Any]:
+class CreateParams(msgspec.Struct):
+    """The query of ``POST /v1/imports``."""
+
+    dry_run: Annotated[bool, Meta(description="Validate every row, store nothing")] = False
+
+
+class ListParams(msgspec.Struct):
+    """The query of ``GET /v1/imports``."""
+
+    limit: Annotated[int, Meta(ge=1, le=LIST_LIMIT, description="Page size")] = LIST_LIMIT
+    cursor: Annotated[str | None, Meta(description="next_cursor of the previous page")] = None
+
+
+def import_body(record: ImportRecord) -> Import:
     """An import as the API shows it."""
-    return {
-        "import_id": record.id,
-        "status": record.status,
-        "phase": record.phase,
-        "dry_run": record.dry_run,
-        "file_name": record.file_name,
-        "file_bytes": record.file_bytes,
-        "duplicate_of": record.duplicate_of,
-        "rows_total": record.rows_total,
-        "rows_processed": record.rows_processed,
-        "accepted": record.accepted,
-        "rejected": record.rejected,
-        "duplicates": record.duplicates,
-        "created_at": format_iso(record.created_us),
-        "started_at": _iso(record.started_us),
-        "finished_at": _iso(record.finished_us),
-        "errors": record.errors,
-        "errors_url": f"/v1/imports/{record.id}/errors.csv",
-        "failure": record.failure,
-    }
+    return Import(
+        import_id=record.id,
+        status=record.status,
+        phase=record.phase,
+        dry_run=record.dry_run,
+        file_name=record.file_name,
+        file_bytes=record.file_bytes,
+        duplicate_of=record.duplicate_of,
+        rows_total=record.rows_total,
+        rows_processed=record.rows_processed,
+        accepted=record.accepted,
+        rejected=record.rejected,
+        duplicates=record.duplicates,
+        created_at=format_iso(record.created_us),
+        started_at=_iso(record.started_us),
+        finished_at=_iso(record.finished_us),
+        errors=msgspec.convert(record.errors, list[ImportRowError]),
+        errors_url=f"/v1/imports/{record.id}/errors.csv",
+        failure=record.failure,
+    )
 
 
 def _iso(micros: int | None) -> str | None:
@@ -68,7 +86,8 @@ async def create_import(request: Request) -> Response:
     svc = services(request)
     key = await authenticate(request.headers, svc.store)
     require_write(key)
-    dry_run = request.query_params.get("dry_run", "false").lower() in ("true", "1", "yes")
+    check_params(request.query_params, param_names(CreateParams))
+    dry_run = request.query_params.get("dry_run", "false").lower() in _TRUE
     import_id = new_public_id("imp_")
     received, file_name = await _receive_file(request, svc, import_id)
     try:
@@ -79,10 +98,10 @@ async def create_import(request: Request) -> Response:
     same = None if dry_run else await svc.store.find_same_file(key.workspace_id, received.sha256)
     record = _new_record(key, import_id, received, file_name, dry_run, same, svc.now_us())
     await _record_import(svc, record, received)
-    body = import_json(record)
+    body = import_body(record)
     if same is not None:
         received.path.unlink(missing_ok=True)
-        body["message"] = f"This file was already imported as {same.id}; nothing was stored again"
+        body.message = f"This file was already imported as {same.id}; nothing was stored again"
         return json_response(body, 200)
     svc.imports.wake()
     return json_response(body, 202, {"Location": f"/v1/imports/{import_id}"})
@@ -159,7 +178,7 @@ async def _receive_file(
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit * 2:  # even gzip cannot shrink it enough
         raise PayloadTooLarge(f"The import file exceeds the limit of {limit} bytes")
-    if media in _CSV_TYPES:
+    if media in CSV_TYPES:
         return await receive(request.stream(), dest, limit), None
     if media == "multipart/form-data":
         async with _form(request) as form:
@@ -203,7 +222,7 @@ async def _own_import(request: Request) -> tuple[Services, ImportRecord]:
 async def get_import(request: Request) -> Response:
     note(request, route="imports_get")
     _, record = await _own_import(request)
-    return json_response(import_json(record))
+    return json_response(import_body(record))
 
 
 async def import_errors(request: Request) -> Response:
@@ -222,16 +241,12 @@ async def list_imports(request: Request) -> Response:
     svc = services(request)
     key = await authenticate(request.headers, svc.store)
     params = request.query_params
-    check_params(params, ("limit", "cursor"))
+    check_params(params, param_names(ListParams))
     limit = page_limit(params.get("limit"), LIST_LIMIT, LIST_LIMIT)
     cursor = decode_cursor(params.get("cursor"), _CURSOR)
     before = (int(cursor[1]), cursor[2]) if cursor else None
     # One more than asked tells whether a next page exists.
     records = await svc.store.list_imports(key.workspace_id, limit + 1, before)
     last = records[limit - 1] if len(records) > limit else None
-    return json_response(
-        {
-            "imports": [import_json(r) for r in records[:limit]],
-            "next_cursor": encode_cursor(f"i{last.created_us}.{last.id}") if last else None,
-        }
-    )
+    cursor_out = encode_cursor(f"i{last.created_us}.{last.id}") if last else None
+    return json_response(ImportPage([import_body(r) for r in records[:limit]], cursor_out))

@@ -12,6 +12,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from flokit.api.bodies import BatchResponse, EventResponse
 from flokit.errors import EventValidationError, FloKitError, RateLimited
 from flokit.http import note
 from flokit.model import (
@@ -169,19 +170,19 @@ async def _commit(
 
 def _batch_body(outcome: Outcome) -> Rendered:
     rejected = len(outcome.rejections)
-    body = {
-        "status": "ok",
-        "accepted": len(outcome.event_ids),
-        "rejected": rejected,
-        "duplicates": outcome.duplicates,
-        "event_ids": outcome.event_ids,
-        "errors": outcome.rejections,
-    }
+    body = BatchResponse(
+        "ok",
+        len(outcome.event_ids),
+        rejected,
+        outcome.duplicates,
+        outcome.event_ids,
+        outcome.rejections,
+    )
     return Rendered(_encode(body), {"FloKit-Rejected": str(rejected)} if rejected else {})
 
 
 def _single_body(outcome: Outcome) -> Rendered:
-    return Rendered(_encode({"status": "ok", "event_id": outcome.event_ids[0]}), {})
+    return Rendered(_encode(EventResponse("ok", outcome.event_ids[0])), {})
 
 
 def _replayed(kept: StoredResponse) -> Response:

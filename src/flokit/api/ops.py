@@ -8,9 +8,9 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response
 
+from flokit.api.bodies import Ok, Ready
 from flokit.errors import Unavailable
 from flokit.http import json_response, note
-from flokit.openapi import OPENAPI
 from flokit.services import services
 
 log = logging.getLogger("flokit")
@@ -20,7 +20,7 @@ PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 async def healthz(request: Request) -> Response:
     """Liveness: the process answers."""
     note(request, route="healthz")
-    return json_response({"status": "ok"})
+    return json_response(Ok("ok"))
 
 
 async def readyz(request: Request) -> Response:
@@ -33,7 +33,7 @@ async def readyz(request: Request) -> Response:
     ]
     if reasons:
         raise Unavailable("Not ready: " + "; ".join(reasons))
-    return json_response({"status": "ready", "backend": svc.store.backend})
+    return json_response(Ready("ready", svc.store.backend))
 
 
 async def metrics(request: Request) -> Response:
@@ -52,5 +52,7 @@ async def metrics(request: Request) -> Response:
 
 
 async def openapi(request: Request) -> Response:
+    """The OpenAPI document, generated once when the app was built (``flokit.openapi``)."""
     note(request, route="openapi")
-    return json_response(OPENAPI)
+    document: bytes = request.app.state.openapi
+    return Response(document, media_type="application/json")

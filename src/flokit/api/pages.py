@@ -9,19 +9,18 @@ the chart library is shipped in ``web/vendor/`` and served by ``/app/vendor/{nam
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
 
+from flokit.api.table import Access, Endpoint, Handler, Header, Reply
 from flokit.errors import NotFound
 from flokit.http import note
 
 _WEB = files("flokit") / "web"
-Endpoint = Callable[[Request], Awaitable[Response]]
 
 #: Scripts and styles from this server only; no inline script, no framing.
 _HEADERS = {
@@ -90,7 +89,7 @@ def _vendor_tag(name: str) -> str:
     return f'<script src="/app/vendor/{name}" defer></script>'
 
 
-def _endpoint(page: Page) -> Endpoint:
+def _endpoint(page: Page) -> Handler:
     async def handler(request: Request) -> Response:
         note(request, route="app")
         return HTMLResponse(page.render(), headers=_HEADERS)
@@ -126,15 +125,49 @@ _EVENTS, _USERS, _USER = Page("events", "Events"), Page("users", "Users"), Page(
 _IDENTITY, _IMPORT = Page("identity", "Identity"), Page("import", "Import")
 _REPORTS = Page("reports", "Reports", vendor=("uPlot-1.6.32.min.css", "uPlot-1.6.32.iife.min.js"))
 
-ROUTES: list[Route] = [
-    Route("/app/events", _endpoint(_EVENTS), methods=["GET"]),
-    Route("/app/users", _endpoint(_USERS), methods=["GET"]),
+
+def _shown(headers: Mapping[str, str]) -> tuple[Header, ...]:
+    """The fixed headers of pages and files, as the OpenAPI document shows them."""
+    return tuple(
+        Header(name, {"const": value}, "Fixed", required=True) for name, value in headers.items()
+    )
+
+
+_HTML = Reply("The page", {"text/html": str}, _shown(_HEADERS))
+
+
+def _page(path: str, page: Page) -> Endpoint:
+    summary = f"Data → {page.title}: a web page"
+    return Endpoint("GET", path, _endpoint(page), summary, Access.PUBLIC, {200: _HTML})
+
+
+def _files(path: str, handler: Handler, served: Mapping[str, str], headers: Reply) -> Endpoint:
+    """A route of whitelisted files: ``{name}`` is one of ``served``, any other a 404."""
+    return Endpoint(
+        "GET",
+        path,
+        handler,
+        "The pages' scripts, styles and libraries",
+        Access.PUBLIC,
+        {200: headers},
+        (NotFound,),
+        path_schemas={"name": {"enum": sorted(served)}},
+    )
+
+
+def _files_reply(headers: Mapping[str, str]) -> Reply:
+    return Reply("The file", {_CSS.split(";")[0]: str, _JS.split(";")[0]: str}, _shown(headers))
+
+
+ENDPOINTS: list[Endpoint] = [
+    _page("/app/events", _EVENTS),
+    _page("/app/users", _USERS),
     # :path, so that an id holding an encoded "/" still reaches the page (which reads it back
     # from the address, still encoded).
-    Route("/app/users/{user_id:path}", _endpoint(_USER), methods=["GET"]),
-    Route("/app/identity", _endpoint(_IDENTITY), methods=["GET"]),
-    Route("/app/import", _endpoint(_IMPORT), methods=["GET"]),
-    Route("/app/reports", _endpoint(_REPORTS), methods=["GET"]),
-    Route("/app/static/{name}", static, methods=["GET"]),
-    Route("/app/vendor/{name}", vendor, methods=["GET"]),
+    _page("/app/users/{user_id:path}", _USER),
+    _page("/app/identity", _IDENTITY),
+    _page("/app/import", _IMPORT),
+    _page("/app/reports", _REPORTS),
+    _files("/app/static/{name}", static, STATIC, _files_reply(_HEADERS)),
+    _files("/app/vendor/{name}", vendor, VENDOR, _files_reply(_VENDOR_HEADERS)),
 ]

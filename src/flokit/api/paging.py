@@ -8,7 +8,15 @@ import binascii
 import re
 from collections.abc import Collection, Mapping
 
+import msgspec
+
 from flokit.errors import InvalidRequest
+
+
+def param_names(params: type[msgspec.Struct]) -> tuple[str, ...]:
+    """The query parameters an endpoint takes: the fields of its parameters struct (the one
+    the OpenAPI document shows)."""
+    return params.__struct_fields__
 
 
 def check_params(params: Mapping[str, str], allowed: Collection[str]) -> None:

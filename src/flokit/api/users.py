@@ -8,14 +8,26 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Annotated
 
+import msgspec
+from msgspec import Meta
 from starlette.requests import Request
 from starlette.responses import Response
 
-from flokit.api.events import event_json
-from flokit.api.paging import check_params, decode_cursor, encode_cursor, page_limit
-from flokit.api.people import conflict_json, person_json, profile_json
+from flokit.api.events import event_body
+from flokit.api.paging import check_params, decode_cursor, encode_cursor, page_limit, param_names
+from flokit.api.people import (
+    Conflicts,
+    IdentityHealth,
+    PeoplePage,
+    PersonKind,
+    Profile,
+    Timeline,
+    conflict_body,
+    person_body,
+    profile_body,
+)
 from flokit.errors import InvalidRequest, NotFound
 from flokit.http import json_response, note
 from flokit.pipeline.auth import authenticate
@@ -23,11 +35,38 @@ from flokit.services import services
 from flokit.store.readmodel_queries import Order, PeopleQuery, ReadQueries, TimelineQuery
 
 MAX_LIMIT = 1000
+PEOPLE_LIMIT, TIMELINE_LIMIT = 50, 100  # the default page sizes
 MAX_ID = 255
 NEWEST_CONFLICTS = 100
 _PEOPLE_CURSOR = re.compile(r"p(-?[0-9]{1,19}):([ua]):(.*)", re.DOTALL)
 _TIMELINE_CURSOR = re.compile(r"t(-?[0-9]{1,19}):([0-9]{1,19})")
-_KINDS = {"user": "u", "anonymous": "a"}
+_KINDS = {PersonKind.USER: "u", PersonKind.ANONYMOUS: "a"}
+_Limit = Meta(ge=1, le=MAX_LIMIT, description="Page size")
+_Cursor = Meta(description="next_cursor of the previous page")
+
+
+class PeopleParams(msgspec.Struct):
+    """The query of ``GET /v1/users``."""
+
+    q: Annotated[
+        Annotated[str, Meta(max_length=MAX_ID)] | None,
+        Meta(description="Prefix of a user or anonymous id"),
+    ] = None
+    kind: Annotated[PersonKind | None, Meta(description="Only users or visitors")] = None
+    limit: Annotated[int, _Limit] = PEOPLE_LIMIT
+    cursor: Annotated[str | None, _Cursor] = None
+
+
+class TimelineParams(msgspec.Struct):
+    """The query of ``GET /v1/users/{user_id}/events``."""
+
+    order: Annotated[Order, Meta(description="By event timestamp")] = Order.DESC
+    limit: Annotated[int, _Limit] = TIMELINE_LIMIT
+    cursor: Annotated[str | None, _Cursor] = None
+
+
+class NoParams(msgspec.Struct):
+    """An endpoint that takes no query parameters."""
 
 
 async def list_users(request: Request) -> Response:
@@ -37,7 +76,7 @@ async def list_users(request: Request) -> Response:
     key = await authenticate(request.headers, svc.store)
     query = _people_query(request.query_params, key.workspace_id)
 
-    def work(q: ReadQueries, as_of: int) -> dict[str, Any]:
+    def work(q: ReadQueries, as_of: int) -> PeoplePage:
         page = q.people_page(replace(query, limit=query.limit + 1))
         more, page = len(page) > query.limit, page[: query.limit]
         users = [p.id for p in page if p.kind == "u"]
@@ -46,14 +85,14 @@ async def list_users(request: Request) -> Response:
         cursor = (
             encode_cursor(f"p{last.last_seen}:{last.kind}:{last.id}") if more and last else None
         )
-        rows = [person_json(p, anons.get(p.id, []) if p.kind == "u" else []) for p in page]
-        return {"users": rows, "next_cursor": cursor, "as_of": as_of}
+        rows = [person_body(p, anons.get(p.id, []) if p.kind == "u" else []) for p in page]
+        return PeoplePage(rows, cursor, as_of)
 
     return json_response(await svc.store.read_models(work))
 
 
 def _people_query(params: Mapping[str, str], workspace_id: int) -> PeopleQuery:
-    check_params(params, ("limit", "cursor", "q", "kind"))
+    check_params(params, param_names(PeopleParams))
     cursor = decode_cursor(params.get("cursor"), _PEOPLE_CURSOR)
     kind = params.get("kind")
     if kind is not None and kind not in _KINDS:
@@ -63,10 +102,10 @@ def _people_query(params: Mapping[str, str], workspace_id: int) -> PeopleQuery:
         raise InvalidRequest(f"q must be at most {MAX_ID} characters, without NUL", field="q")
     return PeopleQuery(
         workspace_id=workspace_id,
-        limit=page_limit(params.get("limit"), 50, MAX_LIMIT),
+        limit=page_limit(params.get("limit"), PEOPLE_LIMIT, MAX_LIMIT),
         before=(int(cursor[1]), cursor[2], cursor[3]) if cursor else None,
         prefix=prefix,
-        kind=_KINDS[kind] if kind else None,
+        kind=_KINDS[PersonKind(kind)] if kind else None,
     )
 
 
@@ -85,13 +124,12 @@ async def get_user(request: Request) -> Response:
     key = await authenticate(request.headers, svc.store)
     user_id, ws = _user_id(request), key.workspace_id
 
-    def work(q: ReadQueries, as_of: int) -> dict[str, Any] | None:
+    def work(q: ReadQueries, as_of: int) -> Profile | None:
         person = q.people(ws, [f"u:{user_id}"]).get(f"u:{user_id}")
         if person is None:
             return None
         anons = q.anons_of(ws, [user_id]).get(user_id, [])
-        body = profile_json(person, anons, q.conflicts_naming(ws, user_id, anons))
-        return {**body, "as_of": as_of}
+        return profile_body(person, anons, q.conflicts_naming(ws, user_id, anons), as_of)
 
     found = await svc.store.read_models(work)
     if found is None:
@@ -106,13 +144,13 @@ async def user_events(request: Request) -> Response:
     key = await authenticate(request.headers, svc.store)
     user_id, ws = _user_id(request), key.workspace_id
     params = request.query_params
-    check_params(params, ("limit", "cursor", "order"))
-    limit = page_limit(params.get("limit"), 100, MAX_LIMIT)
+    check_params(params, param_names(TimelineParams))
+    limit = page_limit(params.get("limit"), TIMELINE_LIMIT, MAX_LIMIT)
     order = _order(params.get("order"))
     cursor = decode_cursor(params.get("cursor"), _TIMELINE_CURSOR)
     after = (int(cursor[1]), int(cursor[2])) if cursor else None
 
-    def work(q: ReadQueries, as_of: int) -> dict[str, Any] | None:
+    def work(q: ReadQueries, as_of: int) -> Timeline | None:
         if not q.people(ws, [f"u:{user_id}"]):
             return None
         anons = q.anons_of(ws, [user_id]).get(user_id, [])
@@ -120,7 +158,7 @@ async def user_events(request: Request) -> Response:
         more, page = len(page) > limit, page[:limit]
         last = page[-1] if page else None
         next_cursor = encode_cursor(f"t{last.timestamp_us}:{last.seq}") if more and last else None
-        return {"events": [event_json(e) for e in page], "next_cursor": next_cursor, "as_of": as_of}
+        return Timeline([event_body(e) for e in page], next_cursor, as_of)
 
     found = await svc.store.read_models(work)
     if found is None:
@@ -140,23 +178,21 @@ async def identity(request: Request) -> Response:
     note(request, route="identity")
     svc = services(request)
     key = await authenticate(request.headers, svc.store)
-    check_params(request.query_params, ())
+    check_params(request.query_params, param_names(NoParams))
     ws = key.workspace_id
 
-    def work(q: ReadQueries, as_of: int) -> dict[str, Any]:
+    def work(q: ReadQueries, as_of: int) -> IdentityHealth:
         t = q.totals(ws)
-        return {
-            "users": t.users,
-            "anonymous_ids_linked": t.linked,
-            "anonymous_ids_unlinked": t.unlinked,
-            "install_join_rate_7d": _rate(t.joined, t.installs),
-            "unattributed_revenue_share": _rate(t.unattributed, t.revenue_events),
-            "conflicts": {
-                "count": t.conflicts,
-                "newest": [conflict_json(c) for c in q.newest_conflicts(ws, NEWEST_CONFLICTS)],
-            },
-            "as_of": as_of,
-        }
+        newest = [conflict_body(c) for c in q.newest_conflicts(ws, NEWEST_CONFLICTS)]
+        return IdentityHealth(
+            users=t.users,
+            anonymous_ids_linked=t.linked,
+            anonymous_ids_unlinked=t.unlinked,
+            install_join_rate_7d=_rate(t.joined, t.installs),
+            unattributed_revenue_share=_rate(t.unattributed, t.revenue_events),
+            conflicts=Conflicts(t.conflicts, newest),
+            as_of=as_of,
+        )
 
     return json_response(await svc.store.read_models(work))
 

@@ -98,12 +98,17 @@ def _number(row: dict[str, Any], name: str) -> float:
     return float(value)
 
 
+#: The most one row may spend: its millionths, summed over every row of a long range, stay
+#: far inside a 64-bit integer (a larger amount was a 500: SQLite cannot store it).
+MAX_SPEND = 1_000_000_000
+
+
 def spend_row(raw: object, reporting_currency: str) -> SpendRow:
     """A checked spend row (``currency`` defaults to the workspace's reporting currency)."""
     row = _object(raw, SPEND_FIELDS)
     amount = _number(row, "spend")
-    if amount < 0:
-        raise BadRow("spend must be 0 or more", "spend")
+    if not 0 <= amount <= MAX_SPEND:
+        raise BadRow(f"spend must be from 0 to {MAX_SPEND:,}", "spend")
     return SpendRow(
         day=_day(row),
         channel=_text(row, "channel", True),

@@ -23,6 +23,10 @@ from flokit.timestamps import parse_iso
 ENVELOPE_FIELDS = frozenset(
     {"event", "timestamp", "user_id", "anonymous_id", "properties", "insert_id"}
 )
+#: Lengths of the envelope's strings (contract §4); the OpenAPI document reads them too.
+MAX_EVENT_NAME_CHARS = 200
+MAX_ID_CHARS = 255
+MAX_INSERT_ID_CHARS = 128
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _decode_any = msgspec.json.Decoder()
 _encode = msgspec.json.encode
@@ -93,13 +97,13 @@ class Validator:
         name = _event_name(doc.get("event"))
         timestamp_us = self._timestamp(doc.get("timestamp"), now_us)
         spec = TAXONOMY.get(name)
-        user_id = _optional_string(doc, "user_id", 255)
-        anonymous_id = _optional_string(doc, "anonymous_id", 255)
+        user_id = _optional_string(doc, "user_id", MAX_ID_CHARS)
+        anonymous_id = _optional_string(doc, "anonymous_id", MAX_ID_CHARS)
         if user_id is None and spec is not None and spec.needs_user_id:
             raise _missing("user_id", "user_id")
         if user_id is None and anonymous_id is None:
             raise _missing("user_id or anonymous_id", "user_id")
-        insert_id = _optional_string(doc, "insert_id", 128)
+        insert_id = _optional_string(doc, "insert_id", MAX_INSERT_ID_CHARS)
         _reject_unknown_fields(doc)
         properties = doc.get("properties")
         if properties is not None and type(properties) is not dict:
@@ -166,10 +170,13 @@ def _parse_int(text: str) -> int | float:
 def _event_name(value: object) -> str:
     if value is None:
         raise _missing("event", "event")
-    if type(value) is not str or not 0 < len(value) <= 200 or _CONTROL.search(value):
-        raise _invalid(
-            "event", "a string of 1 to 200 characters without control characters", "event"
-        )
+    if (
+        type(value) is not str
+        or not 0 < len(value) <= MAX_EVENT_NAME_CHARS
+        or _CONTROL.search(value)
+    ):
+        rule = f"a string of 1 to {MAX_EVENT_NAME_CHARS} characters without control characters"
+        raise _invalid("event", rule, "event")
     return value
 
 
