@@ -46,6 +46,7 @@ def test_bad_spend_rows_are_named_and_the_good_ones_kept(api: Api) -> None:
         {**ROW, "date": "2024-02-30"},
         {**ROW, "spend": -1},
         {**ROW, "spend": True},
+        {**ROW, "spend": 1e300},  # more than an int64 of millionths: was a 500
         {"date": "2024-03-01", "channel": "meta", "spend": 1},
         {**ROW, "currency": "usd"},
         {**ROW, "country": "Germany"},
@@ -55,7 +56,17 @@ def test_bad_spend_rows_are_named_and_the_good_ones_kept(api: Api) -> None:
     answer = spend(api, [*bad, {**ROW, "campaign_id": "good"}]).json()
     assert (answer["accepted"], answer["rejected"]) == (1, len(bad))
     fields = [e["field"] for e in answer["errors"]]
-    assert fields == ["date", "spend", "spend", "campaign_id", "currency", "country", "cost", None]
+    assert fields == [
+        "date",
+        "spend",
+        "spend",
+        "spend",
+        "campaign_id",
+        "currency",
+        "country",
+        "cost",
+        None,
+    ]
     assert [e["index"] for e in answer["errors"]] == list(range(len(bad)))
     assert [r["campaign_id"] for r in listed(api)["rows"]] == ["good"]
 
