@@ -10,6 +10,7 @@ memory are committed in the same transaction.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import msgspec
@@ -29,6 +30,7 @@ from flokit.integrations.registry import (
     hash_secret,
 )
 from flokit.model import Rendered
+from flokit.pipeline.decode import decode_object
 from flokit.pipeline.ingest import Outcome
 from flokit.pipeline.receive import read_body
 from flokit.services import Services, services
@@ -89,10 +91,10 @@ async def _map(
     svc: Services, provider: Provider, integration: Integration, delivery: Delivery, now_s: float
 ) -> tuple[list[Mapped], dict[str, str]]:
     """The delivery's canonical events and drops, and what the mapper asked to remember."""
-    payload = provider.payload(delivery) if provider.payload else _json(delivery.body)
     memory = StoreMemory(svc.store, integration.id, asyncio.get_running_loop())
     ctx = MapContext(integration.keep_sandbox, memory, now_s, integration.settings)
     try:
+        payload = provider.payload(delivery) if provider.payload else _json(delivery.body)
         if provider.uses_memory:  # Memory.get waits for the store: not on the event loop
             mapped = await asyncio.to_thread(provider.map, payload, ctx)
         else:
@@ -103,10 +105,13 @@ async def _map(
 
 
 def _json(body: bytes) -> object:
+    """The body as JSON; malformed JSON gets the Events API's message (line, column)."""
     try:
         return _decode.decode(body)
-    except msgspec.DecodeError as exc:
-        raise InvalidJson(f"Body is not valid JSON ({exc})") from None
+    except (msgspec.DecodeError, RecursionError):
+        with contextlib.suppress(InvalidRequest):  # not an object: the message below
+            decode_object(body)  # raises the message for what is wrong, if it finds it
+        raise InvalidJson("The body is not valid JSON: it is nested too deeply") from None
 
 
 async def _ingest(

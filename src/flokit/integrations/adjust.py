@@ -40,7 +40,7 @@ def map_delivery(payload: Any, ctx: MapContext) -> list[Mapped]:
     kind = f.text(payload, "activity_kind")
     if kind is None:
         return [Dropped(DropReason.MISSING_FIELD, "activity_kind is missing")]
-    timestamp = f.iso_from_seconds(payload.get("created_at"))
+    timestamp = f.iso_from_seconds(f.integer_text(payload.get("created_at")))
     if timestamp is None:
         return [Dropped(DropReason.BAD_TIMESTAMP, "created_at is missing or not unix seconds")]
     user_id = f.text(payload, "user_id")
@@ -80,8 +80,8 @@ def _attribution(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _event_properties(payload: dict[str, Any]) -> dict[str, Any]:
-    cents = f.number(payload.get("revenue"))
-    revenue = f.number(payload.get("revenue_float"))
+    cents = f.decimal_text(payload.get("revenue"))
+    revenue = f.decimal_text(payload.get("revenue_float"))
     if revenue is None and cents is not None:
         revenue = cents / 100
     passed = {name: value for name in PASSED_ON if (value := f.text(payload, name))}

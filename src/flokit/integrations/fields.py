@@ -17,6 +17,8 @@ MAX_ID = 255
 MAX_INTEGER = 2**53  # beyond it JSON numbers lose precision in most readers
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_DECIMAL = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,15})?")
+_INTEGER = re.compile(r"-?[0-9]{1,15}")
 
 
 def obj(value: Any, key: str) -> dict[str, Any]:
@@ -37,12 +39,7 @@ def text(value: dict[str, Any], key: str) -> str | None:
 
 
 def number(value: Any) -> float | None:
-    """A finite JSON number (not a boolean), or a decimal string (query parameters)."""
-    if type(value) is str:
-        try:
-            value = float(value)
-        except ValueError:
-            return None
+    """A finite JSON number (not a boolean, not a string)."""
     if type(value) is int:
         return float(value) if abs(value) < 1e300 else None
     if type(value) is float and math.isfinite(value):
@@ -51,15 +48,26 @@ def number(value: Any) -> float | None:
 
 
 def integer(value: Any) -> int | None:
-    """An integer (not a boolean), or a string of digits (query parameters)."""
-    if type(value) is str and value.lstrip("-").isdigit() and len(value) < 20:
-        value = int(value)
+    """A JSON integer (not a boolean, not a string) that JSON readers keep exactly."""
     return value if type(value) is int and abs(value) <= MAX_INTEGER else None
 
 
-def iso_from_seconds(value: Any) -> str | None:
-    """Unix seconds as ISO 8601 UTC; None if absent, not an integer, or not in seconds."""
-    seconds = integer(value)
+def decimal_text(value: Any) -> float | None:
+    """A query parameter that spells a finite decimal number (Adjust's placeholders)."""
+    if type(value) is not str or not _DECIMAL.fullmatch(value):
+        return None
+    return number(float(value))
+
+
+def integer_text(value: Any) -> int | None:
+    """A query parameter that spells an integer (Adjust's ``created_at``)."""
+    if type(value) is not str or not _INTEGER.fullmatch(value):
+        return None
+    return integer(int(value))
+
+
+def iso_from_seconds(seconds: int | None) -> str | None:
+    """Unix seconds as ISO 8601 UTC; None if absent or not in seconds."""
     if seconds is None or not _MIN_S <= seconds <= _MAX_S:
         return None
     return format_iso(seconds * 1_000_000)

@@ -66,7 +66,7 @@ def map_delivery(payload: Any, ctx: MapContext) -> list[Mapped]:
     if not isinstance(payload, dict) or not isinstance(payload.get("event"), dict):
         raise NotProviderShape('A RevenueCat webhook is {"api_version": …, "event": {…}}')
     event: dict[str, Any] = payload["event"]
-    event_id, kind = f.text(event, "id"), event.get("type")
+    event_id, kind = f.text(event, "id"), f.text(event, "type")
     if event_id is None:
         return [Dropped(DropReason.MISSING_FIELD, "event.id is missing or not a string")]
     if kind == "TEST":
@@ -77,7 +77,7 @@ def map_delivery(payload: Any, ctx: MapContext) -> list[Mapped]:
     name = _canonical_name(event)
     if name is None:
         reason = DropReason.NOT_MAPPED if kind in NOT_MAPPED_TYPES else DropReason.UNKNOWN_TYPE
-        return [Dropped(reason, f"RevenueCat type {str(kind)[:100]!r} maps to no event")]
+        return [Dropped(reason, f"RevenueCat type {(kind or '')[:100]!r} maps to no event")]
     field = "purchased_at_ms" if kind in PURCHASES else "event_timestamp_ms"
     timestamp = f.iso_from_millis(event.get(field))
     if timestamp is None:
