@@ -1,6 +1,7 @@
 """The OpenAPI document against the real server: schemathesis generates requests from the
-document for every operation, sends them to a ``flokit serve`` process with a valid key, and
-checks that every answer is documented (status, media type, headers, body schema)."""
+document for every operation, valid ones and ones that break it, sends them to a ``flokit
+serve`` process with a valid key, and checks that every answer is documented (status, media
+type, headers, body schema) and none is a 500."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase
 from schemathesis.checks import not_a_server_error
+from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -22,9 +24,9 @@ from schemathesis.specs.openapi.checks import (
 
 from server import Server, cli
 
-#: Generated requests per operation: enough to reach each documented answer of most, few
-#: enough that the whole test stays well under a minute.
-MAX_EXAMPLES = 15
+#: Generated requests per operation, valid and invalid: enough to reach each documented
+#: answer of most operations, few enough that the whole test stays under a minute.
+EXAMPLES = {GenerationMode.POSITIVE: 12, GenerationMode.NEGATIVE: 6}
 #: Headers of HTTP itself, which the document need not name.
 TRANSPORT_HEADERS = {
     "content-type",
@@ -77,13 +79,14 @@ def test_every_answer_of_the_real_server_is_documented(served: tuple[Server, str
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 20
     for operation in operations:
-        _fuzz(operation, {"Authorization": f"Bearer {key}"})
+        for mode, examples in EXAMPLES.items():
+            _fuzz(operation, mode, examples, {"Authorization": f"Bearer {key}"})
 
 
-def _fuzz(operation: Any, auth: dict[str, str]) -> None:
-    @hypothesis.given(case=operation.as_strategy())
+def _fuzz(operation: Any, mode: GenerationMode, examples: int, auth: dict[str, str]) -> None:
+    @hypothesis.given(case=operation.as_strategy(mode))
     @hypothesis.settings(
-        max_examples=MAX_EXAMPLES,
+        max_examples=examples,
         deadline=None,
         derandomize=True,
         database=None,
