@@ -43,6 +43,7 @@ bench: $(VENV)/.dev
 	cd bench && ../$(BIN)/python drivers.py
 	cd bench && ../$(BIN)/python postgres.py
 	cd bench && ../$(BIN)/python identity.py
+	cd bench && ../$(BIN)/python integrations.py
 
 clean:
 	rm -rf $(VENV) bench/out .pytest_cache .mypy_cache .ruff_cache .hypothesis
