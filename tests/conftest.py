@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -194,3 +196,47 @@ PROPERTIES: dict[str, dict[str, Any]] = {
     "refund_issued": {"revenue": 49.99, "currency": "USD", "transaction_id": "txn_1"},
     "install_attributed": {"campaign_id": "c1", "channel": "meta"},
 }
+
+
+#: The size of ``small_disk``: room for a database, small enough to fill in a moment.
+SMALL_DISK = "24m"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs of its own, unmounted whatever happens; skipped where mounting is refused."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    try:
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={SMALL_DISK}", "tmpfs", str(mount)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except FileNotFoundError:
+        pytest.skip("no `mount` command here: full-disk tests need a tmpfs of their own")
+    if done.returncode != 0:
+        pytest.skip(
+            f"mounting a tmpfs is not permitted here ({done.stderr.strip()}): full-disk"
+            " tests need a small file system of their own to fill (run them as root)"
+        )
+    try:
+        yield mount
+    finally:
+        if subprocess.run(["umount", str(mount)], timeout=30).returncode != 0:
+            subprocess.run(["umount", "-l", str(mount)], timeout=30, check=True)
+
+
+def fill_disk(path: Path) -> None:
+    """Write ``path`` until the file system refuses another byte."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        for piece in (1 << 20, 4096, 1):
+            try:
+                while os.write(fd, b"\0" * piece):
+                    pass
+            except OSError as exc:
+                assert exc.errno == 28, exc  # ENOSPC
+    finally:
+        os.close(fd)

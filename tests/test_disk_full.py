@@ -1,19 +1,28 @@
 """PostgreSQL's full disk (SQLSTATE 53100, ``disk_full``) is the same named 503 as SQLite's, in
 a statement or at commit, and /readyz says so until the hold passes. The server raises a real
 53100 (PL/pgSQL ``RAISE … USING ERRCODE``): PostgreSQL's own disk is not the test's to fill.
+An import job whose working files fill a real (tmpfs) disk is left to resume, on every backend.
 The end-to-end test on a full SQLite disk is ``test_e2e_disk_full.py``."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from test_import_resume import CREATED_S, claim, queue_import, write_upload
 
 from flokit.errors import StorageFull
+from flokit.imports.job import ImportJob, ImportPaths
+from flokit.pipeline.ids import IdGenerator
+from flokit.settings import Settings
+from flokit.store import Store
 from flokit.store.diskfull import DiskFullWatch
 from flokit.store.postgres import PostgresStore
 from flokit.store.postgres.connections import Connection
+
+from conftest import fill_disk
 
 FULL = 'could not extend file "base/5/16384": No space left on device'
 RAISE_FULL = (
@@ -71,3 +80,28 @@ def test_a_watch_without_a_directory_forgets_after_its_hold() -> None:
     watch.failed(OSError(28, "No space left on device"))
     watch.succeeded()
     assert watch.reason() is None
+
+
+def test_an_import_whose_files_fill_the_disk_resumes_instead_of_failing(
+    store: Store, settings: Settings, small_disk: Path
+) -> None:
+    """The job's working files (sorted runs, duplicate keys) live on the imports disk: when it
+    is full the job stops, left to resume, never failed; with space back it completes."""
+    ws, _ = store.create_workspace("full imports")
+    paths = ImportPaths(small_disk / "imports")
+    valid, rejected = write_upload(paths.upload("imp_r"))
+    queued = queue_import(store, ws, paths.upload("imp_r"))
+    filler = small_disk / "filler"
+    fill_disk(filler)
+
+    clock = CREATED_S + 1.0
+    ImportJob(claim(store, clock), store, settings, IdGenerator(), paths, lambda: clock).run()
+    stopped = store.load_import(queued.id)
+    assert stopped is not None and stopped.status == "running", stopped  # left to resume
+
+    filler.unlink()
+    later = clock + settings.import_stale_seconds + 1
+    ImportJob(claim(store, later), store, settings, IdGenerator(), paths, lambda: later).run()
+    done = store.load_import(queued.id)
+    assert done is not None and done.status == "completed", done
+    assert (done.accepted, done.rejected) == (valid, rejected)

@@ -6,12 +6,9 @@ readiness come back by themselves with every acknowledged event stored."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,42 +17,14 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import event
+from conftest import event, fill_disk
 from server import Server, cli
 
-DISK = "24m"
-MIB = 1024 * 1024
 #: Enough requests to use up whatever room the WAL still had (each batch is ~150 kB).
 MAX_BATCHES = 60
 FAILURES_IN_A_ROW = 5
 #: Liveness deadline for the projector to catch up: far beyond what it needs.
 PROJECTION_DEADLINE_S = 60.0
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A tmpfs of its own, unmounted whatever happens; skipped where mounting is refused."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    try:
-        done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", f"size={DISK}", "tmpfs", str(mount)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except FileNotFoundError:
-        pytest.skip("no `mount` command here: the full-disk test needs a tmpfs of its own")
-    if done.returncode != 0:
-        pytest.skip(
-            f"mounting a tmpfs is not permitted here ({done.stderr.strip()}): the full-disk"
-            " test needs a small file system of its own to fill (run it as root)"
-        )
-    try:
-        yield mount
-    finally:
-        if subprocess.run(["umount", str(mount)], timeout=30).returncode != 0:
-            subprocess.run(["umount", "-l", str(mount)], timeout=30, check=True)
 
 
 @dataclass
@@ -98,20 +67,6 @@ class Client:
 
     def readyz(self) -> httpx.Response:
         return httpx.get(self.server.url + "/readyz", timeout=30)
-
-
-def fill(path: Path) -> None:
-    """Write ``path`` until the file system refuses another byte."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
-    try:
-        for piece in (MIB, 4096, 1):
-            try:
-                while os.write(fd, b"\0" * piece):
-                    pass
-            except OSError as exc:
-                assert exc.errno == 28, exc  # ENOSPC
-    finally:
-        os.close(fd)
 
 
 def projected(client: Client, user_id: str) -> bool:
@@ -160,7 +115,7 @@ def test_full_disk_is_a_named_503_and_ingest_comes_back(
         for _ in range(3):
             assert client.batch(50).status_code == 200
         filler = small_disk / "filler"
-        fill(filler)
+        fill_disk(filler)
 
         in_a_row = 0
         for _ in range(MAX_BATCHES):  # 200s are fine while the WAL still has room

@@ -11,6 +11,7 @@ in one process took 28.5 s this way, 31.5 s staging each row in SQLite and sorti
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import operator
@@ -78,6 +79,12 @@ class RunWriter:
         finally:
             os.close(fd)
         self.scratch.unlink()
+
+    def abandon(self) -> None:
+        """Close the scratch file of a share that stopped part-way (a full disk, a shutdown):
+        the job starts the share again, so bytes still buffered are moot."""
+        with contextlib.suppress(OSError):  # they may not fit on the disk
+            self._out.close()
 
     def _write_run(self) -> None:
         pending = self._pending

@@ -87,6 +87,18 @@ def validate_share(task: ShareTask, progress: Any = None, stop: Any = None) -> S
     layout = inspect(task.csv_path)
     validator = Validator(task.settings)
     runs = RunWriter(task.sorted_path, task.runs_path)
+    try:
+        result = _validate_rows(task, layout, validator, runs, progress, stop)
+    except BaseException:
+        runs.abandon()
+        raise
+    result.valid = result.rows - result.rejected
+    return result
+
+
+def _validate_rows(
+    task: ShareTask, layout: Layout, validator: Validator, runs: RunWriter, progress: Any, stop: Any
+) -> ShareResult:
     result = ShareResult()
     with (
         _open_range(task.csv_path, task.start, task.end) as source,
@@ -111,7 +123,6 @@ def validate_share(task: ShareTask, progress: Any = None, stop: Any = None) -> S
                     progress[task.share] = number
             result.rows = number
     runs.close(checkpoint=lambda: _check_stop(stop))
-    result.valid = result.rows - result.rejected
     return result
 
 
