@@ -36,6 +36,7 @@ test: lint /usr/bin/chromium
 
 bench: $(VENV)/.dev
 	cd bench && ../$(BIN)/python ingest.py
+	cd bench && ../$(BIN)/python peer.py
 	cd bench && ../$(BIN)/python retries.py
 	cd bench && ../$(BIN)/python crash.py
 	cd bench && ../$(BIN)/python imports.py

@@ -112,25 +112,24 @@ def end_to_end(
     server_env = {**UNTHROTTLED, **(env or {})}
     server = Server(db, workers=workers, log=db.with_suffix(".serve.log"), env=server_env)
     try:
-        done = subprocess.run(
-            [
-                sys.executable,
-                str(HERE / "client.py"),
-                server.url,
-                key,
-                str(first_seed),
-                str(count),
-                "8",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=HERE,
-        )
-        result: dict[str, Any] = json.loads(done.stdout)
+        result = drive(server.url, key, first_seed, count)
         result["server_rss_mb"] = peak_rss_mb(server.proc.pid)
     finally:
         server.stop()
+    return result
+
+
+def drive(url: str, key: str, first_seed: int, count: int) -> dict[str, Any]:
+    """``count`` workload batches (from ``first_seed``) posted to ``url`` by 8 connections
+    of ``client.py``, in a process of its own; its figures."""
+    done = subprocess.run(
+        [sys.executable, str(HERE / "client.py"), url, key, str(first_seed), str(count), "8"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=HERE,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
     return result
 
 
