@@ -4,7 +4,6 @@ and ``api/integrations.py`` build."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -14,17 +13,10 @@ from flokit.api import integrations, integrations_admin
 from flokit.api.bodies import DateTime
 from flokit.api.table import JSON, Access, Endpoint, Header, json_reply
 from flokit.errors import InvalidJson, InvalidRequest, NotFound, PayloadTooLarge, Unauthorized
-from flokit.integrations.admin import NewIntegration
+from flokit.integrations.admin import IntegrationStatus, NewIntegration
 from flokit.integrations.outcome import DropReason, ProviderType
 from flokit.integrations.registry import Provider, providers
 from flokit.settings import Settings
-
-
-class IntegrationStatus(StrEnum):
-    CONNECTED = "connected"
-    ERROR = "error"
-    SYNCING = "syncing"
-    DISCONNECTED = "disconnected"
 
 
 class SyncStats(msgspec.Struct):

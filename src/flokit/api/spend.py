@@ -12,7 +12,8 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from flokit.api.paging import check_params
+from flokit.api.paging import check_params, param_names
+from flokit.api.spend_bodies import MAX_ROWS, RowsAnswer, SpendPage, SpendParams, SpendRowBody
 from flokit.domain.calendar import format_day, parse_day
 from flokit.domain.spend import BadRow, RowError, SpendRow, fx_rate, spend_row
 from flokit.errors import BatchTooLarge, InvalidRequest
@@ -23,7 +24,6 @@ from flokit.pipeline.decode import decode_object
 from flokit.pipeline.receive import check_media_type, read_body
 from flokit.services import Services, services
 
-MAX_ROWS = 10_000
 #: The longest range ``GET /v1/spend`` answers at once (a little over ten years).
 MAX_RANGE_DAYS = 3_700
 T = TypeVar("T")
@@ -57,23 +57,24 @@ async def get_spend(request: Request) -> Response:
     note(request, route="spend_get")
     svc = services(request)
     key = await authenticate(request.headers, svc.store)
-    start, end = date_range(request.query_params, "start_date", "end_date", MAX_RANGE_DAYS)
+    first, last = param_names(SpendParams)
+    start, end = date_range(request.query_params, first, last, MAX_RANGE_DAYS)
     rows = await svc.store.spend_between(key.workspace_id, start, end)
     currency = await svc.store.reporting_currency(key.workspace_id)
-    return json_response({"rows": [spend_json(r) for r in rows], "currency": currency})
+    return json_response(SpendPage([spend_body(r) for r in rows], currency))
 
 
-def spend_json(row: SpendRow) -> dict[str, Any]:
-    return {
-        "date": format_day(row.day),
-        "channel": row.channel,
-        "campaign_id": row.campaign_id,
-        "ad_set_id": row.ad_set_id or None,
-        "creative_id": row.creative_id or None,
-        "country": row.country or None,
-        "spend": round(row.amount / 1_000_000, 6),
-        "currency": row.currency,
-    }
+def spend_body(row: SpendRow) -> SpendRowBody:
+    return SpendRowBody(
+        date=format_day(row.day),
+        channel=row.channel,
+        campaign_id=row.campaign_id,
+        ad_set_id=row.ad_set_id or None,
+        creative_id=row.creative_id or None,
+        country=row.country or None,
+        spend=round(row.amount / 1_000_000, 6),
+        currency=row.currency,
+    )
 
 
 def date_range(
@@ -134,6 +135,4 @@ def _check(raws: list[Any], parse: Callable[[Any], T]) -> tuple[list[T], list[Ro
 
 
 def _answer(accepted: int, errors: list[RowError]) -> Response:
-    return json_response(
-        {"status": "ok", "accepted": accepted, "rejected": len(errors), "errors": errors}
-    )
+    return json_response(RowsAnswer("ok", accepted, len(errors), errors))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import string
 import time
+from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -42,6 +43,15 @@ ADJUST_PLACEHOLDERS = (
     "revenue_float",
     "currency",
 )
+
+
+class IntegrationStatus(StrEnum):
+    """An integration's ``status``: ``error`` when its last delivery was refused."""
+
+    CONNECTED = "connected"
+    ERROR = "error"
+    SYNCING = "syncing"
+    DISCONNECTED = "disconnected"
 
 
 class CreateError(ValueError):
@@ -109,7 +119,7 @@ def describe(integration: Integration, stats: IntegrationStats, base_url: str) -
     return {
         "id": integration.id,
         "type": integration.type.value,
-        "status": "error" if failing else "connected",
+        "status": IntegrationStatus.ERROR if failing else IntegrationStatus.CONNECTED,
         "last_synced_at": _iso(stats.last_synced_us),
         "error_message": stats.last_error if failing else None,
         "sync_stats": {
