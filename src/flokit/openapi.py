@@ -124,7 +124,7 @@ def _described_types(
 def _operation(endpoint: Endpoint, body: Mapping[str, Any], schemas: Schemas) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": endpoint.summary,
-        "operationId": f"{endpoint.method.lower()}_{endpoint.handler.__name__}",
+        "operationId": endpoint.operation_id,
         "parameters": _parameters(endpoint, schemas),
         "responses": {
             **_replies(endpoint, schemas),

@@ -89,6 +89,12 @@ class Endpoint:
         return _CONVERTER.sub(r"{\1}", self.path)
 
     @property
+    def operation_id(self) -> str:
+        """Unique per method and path (handlers may share a name: the provider receivers)."""
+        words = re.sub(r"[^A-Za-z0-9]+", "_", self.openapi_path).strip("_")
+        return f"{self.method.lower()}_{words}"
+
+    @property
     def path_params(self) -> list[str]:
         return re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)", self.path)
 
