@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from flokit.imports.validation import FIRST_ERRORS
 from flokit.model import ImportPhase, ImportStatus, Rejection
 from flokit.pipeline.ids import ID_PATTERN
 from flokit.pipeline.validate import MAX_EVENT_NAME_CHARS, MAX_ID_CHARS, MAX_INSERT_ID_CHARS
@@ -126,7 +127,7 @@ class Import(msgspec.Struct):
     created_at: DateTime
     started_at: DateTime | None
     finished_at: DateTime | None
-    errors: Annotated[list[ImportRowError], Meta(max_length=100)]
+    errors: Annotated[list[ImportRowError], Meta(max_length=FIRST_ERRORS)]  # the first ones
     errors_url: str
     failure: str | None
     message: str | UnsetType = UNSET  # set when the file was imported already

@@ -101,9 +101,13 @@ class Timeline(msgspec.Struct):
     as_of: AsOf
 
 
+#: How many of the newest conflicts ``GET /v1/identity`` shows.
+NEWEST_CONFLICTS = 100
+
+
 class Conflicts(msgspec.Struct):
     count: int
-    newest: Annotated[list[ConflictBody], Meta(max_length=100)]
+    newest: Annotated[list[ConflictBody], Meta(max_length=NEWEST_CONFLICTS)]
 
 
 class IdentityHealth(msgspec.Struct):

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from flokit.api.events import event_body
 from flokit.api.paging import check_params, decode_cursor, encode_cursor, page_limit, param_names
 from flokit.api.people import (
+    NEWEST_CONFLICTS,
     Conflicts,
     IdentityHealth,
     PeoplePage,
@@ -31,13 +32,13 @@ from flokit.api.people import (
 from flokit.errors import InvalidRequest, NotFound
 from flokit.http import json_response, note
 from flokit.pipeline.auth import authenticate
+from flokit.pipeline.validate import MAX_ID_CHARS
 from flokit.services import services
 from flokit.store.readmodel_queries import Order, PeopleQuery, ReadQueries, TimelineQuery
 
 MAX_LIMIT = 1000
 PEOPLE_LIMIT, TIMELINE_LIMIT = 50, 100  # the default page sizes
-MAX_ID = 255
-NEWEST_CONFLICTS = 100
+MAX_ID = MAX_ID_CHARS  # no stored id is longer
 _PEOPLE_CURSOR = re.compile(r"p(-?[0-9]{1,19}):([ua]):(.*)", re.DOTALL)
 _TIMELINE_CURSOR = re.compile(r"t(-?[0-9]{1,19}):([0-9]{1,19})")
 _KINDS = {PersonKind.USER: "u", PersonKind.ANONYMOUS: "a"}
