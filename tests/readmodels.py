@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any
 
 from flokit.domain.facts import decode_facts
+from flokit.projections.projector import catch_up
 from flokit.settings import Settings
+from flokit.store import Store
 from flokit.store.readmodel_sql import READ_MODEL_TABLES
 from flokit.store.sqlite_readmodels import read_models_path
 
@@ -34,3 +37,16 @@ def _dump(rows: Any) -> dict[str, list[tuple[Any, ...]]]:
         dumped[table] = sorted(found, key=repr)
     dumped["as_of"] = rows("SELECT as_of FROM projection_state")
     return dumped
+
+
+def project_all(store: Store) -> None:
+    """Project until nothing is left behind. On PostgreSQL a window of the log opens only once
+    every older transaction of the server has ended (any database's: a neighbour's slow
+    ``DROP DATABASE`` holds the horizon back), so one ``catch_up`` may stop early: poll until
+    the projection reports nothing behind, boundedly."""
+    for _ in range(600):
+        catch_up(store)
+        if store.projection_progress(time.time_ns() // 1000).behind == 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the projector did not catch up in 30 s")

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from readmodels import project_all
 from starlette.testclient import TestClient
 
 from flokit.app import build_app
 from flokit.model import KeyKind
-from flokit.projections.projector import catch_up
 from flokit.settings import Settings
 from flokit.store import Store
 
@@ -38,7 +38,7 @@ def send(api: Api, *events: dict[str, Any]) -> None:
     """Store the events and project the log up to them."""
     answer = api.batch(list(events))
     assert answer.status_code == 200 and answer.json()["rejected"] == 0, answer.text
-    catch_up(api.store)
+    project_all(api.store)
 
 
 def get(api: Api, path: str, status: int = 200) -> Any:
@@ -210,7 +210,7 @@ def test_every_answer_says_how_far_the_projection_is(api: Api) -> None:
     for path in ("/v1/users", "/v1/users/u1", "/v1/users/u1/events", "/v1/identity"):
         assert get(api, path)["as_of"] == 1
     assert get(api, "/v1/users/u1")["event_count"] == 1
-    catch_up(api.store)
+    project_all(api.store)
     assert get(api, "/v1/users/u1")["as_of"] == 2
 
 
@@ -227,7 +227,7 @@ def test_explorer_filters_see_projected_and_unprojected_events(api: Api) -> None
         events = get(api, f"/v1/events?{query}")["events"]
         assert len(events) == count, query
         assert len({e["event_id"] for e in events}) == count
-    catch_up(api.store)
+    project_all(api.store)
     assert len(get(api, "/v1/events?user_id=u1")["events"]) == 3
 
 

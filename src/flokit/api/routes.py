@@ -5,7 +5,17 @@ structs of its query, request and response bodies."""
 
 from __future__ import annotations
 
-from flokit.api import events, imports, ingest, ops, pages, routes_integrations, routes_spend, users
+from flokit.api import (
+    events,
+    imports,
+    ingest,
+    ops,
+    pages,
+    routes_integrations,
+    routes_reports,
+    routes_spend,
+    users,
+)
 from flokit.api.bodies import (
     BatchResponse,
     Event,
@@ -261,6 +271,7 @@ ENDPOINTS: list[Endpoint] = [
     *routes_integrations.endpoints(),
     *PEOPLE,
     *routes_spend.ENDPOINTS,
+    *routes_reports.ENDPOINTS,
     *pages.ENDPOINTS,
     *OPS,
 ]

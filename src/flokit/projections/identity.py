@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
+from flokit.domain.cohorts import Item, item_of
 from flokit.domain.facts import Facts, decode_facts, encode_facts, facts_of, merge, merge_all
 from flokit.domain.identity import OwnerKind, identities
+from flokit.projections import reports
 from flokit.store.readmodel_sql import LogEvent, Pair, Person, ReadModels
 
 USER, ANON = OwnerKind.USER.value, OwnerKind.ANONYMOUS.value
@@ -34,14 +36,16 @@ class _Batch:
         self.m, self.ws = models, workspace_id
         self.deltas: dict[str, Facts] = {}
         self.pairs: dict[tuple[str, str], Pair] = {}
+        self.items: list[tuple[str, Item]] = []
         self.totals = models.totals(workspace_id)
 
     def apply(self, events: list[LogEvent]) -> None:
         self.m.add_index(self._read(events))
         links, moved = self._link()
         self._store_facts()
-        self._refresh_people(links, moved)
+        people, gone, anons_of = self._refresh_people(links, moved)
         self.m.save_totals(self.ws, self.totals)
+        reports.refresh(self.m, self.ws, people, gone, anons_of, self.items)
 
     def _read(self, events: list[LogEvent]) -> list[tuple[int, str, int, int, int]]:
         """Facts per owner and pairs from the batch; the index rows of its events."""
@@ -53,6 +57,9 @@ class _Batch:
                 facts = facts_of(e.event, e.seq, e.timestamp_us, e.properties)
                 kept = self.deltas.get(key)
                 self.deltas[key] = facts if kept is None else merge(kept, facts)
+                item = item_of(e.event, e.seq, e.timestamp_us, e.properties)
+                if item is not None:
+                    self.items.append((key, item))
             if user and anon:
                 self._see_pair(Pair(anon, user, e.timestamp_us, e.seq, e.event_id))
             solo = int(user is None and anon is not None)
@@ -116,8 +123,11 @@ class _Batch:
         }
         self.m.save_facts(self.ws, {k: encode_facts(f).decode() for k, f in merged.items()})
 
-    def _refresh_people(self, links: dict[str, str], moved: dict[str, str | None]) -> None:
-        """Recompute every person this batch touched from their identities' facts."""
+    def _refresh_people(
+        self, links: dict[str, str], moved: dict[str, str | None]
+    ) -> tuple[list[Person], list[str], dict[str, list[str]]]:
+        """Recompute every person this batch touched from their identities' facts; the people
+        kept, the keys of those who are no longer people, and the users' anonymous ids."""
         touched: set[str] = set()
         for key in self.deltas:
             anon_user = links.get(key[2:]) if key[0] == ANON else None
@@ -147,6 +157,7 @@ class _Batch:
         gone = [k for k in touched if k in old and k not in kept]
         if gone:
             self.m.delete_people(self.ws, gone)
+        return new, gone, anons_of
 
     def _count(self, old: Person | None, new: Person | None) -> None:
         if old is not None:

@@ -124,6 +124,9 @@ READ_MODEL_TABLES = (
     "people",
     "identity_totals",
     "event_index",
+    "report_items",
+    "report_people",
+    "report_revenue",
 )
 
 

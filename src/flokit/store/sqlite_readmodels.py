@@ -24,6 +24,10 @@ from flokit.store.readmodel_sql import (
     take_checkpoint,
 )
 
+_COHORT_COLUMNS = (
+    "cohort_day INTEGER NOT NULL, attributed INTEGER NOT NULL, campaign_id TEXT, channel TEXT,"
+    " ad_set_id TEXT, creative_id TEXT, country TEXT, offer_id TEXT, paywall_id TEXT"
+)
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS rm.projection_state (name TEXT PRIMARY KEY, as_of INTEGER NOT"
     " NULL, seq INTEGER NOT NULL, tx_lo INTEGER NOT NULL, tx_hi INTEGER NOT NULL)",
@@ -54,6 +58,25 @@ SCHEMA = [
     "CREATE TABLE IF NOT EXISTS rm.event_index (workspace_id INTEGER NOT NULL, key TEXT NOT NULL,"
     " seq INTEGER NOT NULL, ts INTEGER NOT NULL, solo INTEGER NOT NULL,"
     " PRIMARY KEY (workspace_id, key, seq)) WITHOUT ROWID",
+    # The reports' models (store/report_sql.py).
+    "CREATE TABLE IF NOT EXISTS rm.report_items (workspace_id INTEGER NOT NULL, owner TEXT NOT"
+    " NULL, seq INTEGER NOT NULL, event TEXT NOT NULL, ts INTEGER NOT NULL, currency TEXT,"
+    " amount INTEGER, txn TEXT, offer_id TEXT, paywall_id TEXT,"
+    " PRIMARY KEY (workspace_id, owner, seq)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS rm.report_items_txn ON report_items (workspace_id, txn)"
+    " WHERE txn IS NOT NULL",
+    f"CREATE TABLE IF NOT EXISTS rm.report_people (workspace_id INTEGER NOT NULL, key TEXT NOT"
+    f" NULL, {_COHORT_COLUMNS}, trial INTEGER NOT NULL, paid INTEGER NOT NULL, converted INTEGER"
+    " NOT NULL, renewals INTEGER NOT NULL, paid_first_day INTEGER, ended_day INTEGER,"
+    " PRIMARY KEY (workspace_id, key)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS rm.report_people_cohort ON report_people (workspace_id,"
+    " cohort_day)",
+    "CREATE TABLE IF NOT EXISTS rm.report_revenue (workspace_id INTEGER NOT NULL, key TEXT NOT"
+    " NULL, day INTEGER NOT NULL, currency TEXT NOT NULL, amount INTEGER NOT NULL, events INTEGER"
+    f" NOT NULL, payments INTEGER NOT NULL, {_COHORT_COLUMNS},"
+    " PRIMARY KEY (workspace_id, key, day, currency)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS rm.report_revenue_cohort ON report_revenue (workspace_id,"
+    " cohort_day)",
     "INSERT OR IGNORE INTO rm.projection_state VALUES ('identity', 0, 0, 0, 0)",
 ]
 _READ_LOG = f"SELECT {LOG_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"

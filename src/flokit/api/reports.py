@@ -1,0 +1,178 @@
+"""``GET /v1/reports/payback`` and ``GET /v1/reports/cohorts`` (analytics.md §5, §6), read from
+the reports' read models in one snapshot with the spend and rates (any key of the workspace)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from flokit.api.paging import param_names
+from flokit.api.report_bodies import (
+    MAX_WINDOW,
+    CohortCurve,
+    CohortParams,
+    Cohorts,
+    CohortWeek,
+    Payback,
+    PaybackParams,
+    PaybackRow,
+    ReportMeta,
+)
+from flokit.api.spend import date_range
+from flokit.domain.calendar import day_of
+from flokit.domain.payback import (
+    HORIZONS,
+    LTV_METHOD,
+    CohortSums,
+    GroupSums,
+    cohort_row,
+    payback_row,
+)
+from flokit.errors import InvalidRequest
+from flokit.http import json_response, note
+from flokit.pipeline.auth import authenticate
+from flokit.services import services
+from flokit.store import report_queries as rq
+from flokit.store.readmodel_queries import ReadQueries
+from flokit.store.report_queries import GroupBy, Scope
+from flokit.timestamps import format_iso
+
+DEFAULT_WINDOW = 30
+#: The longest cohort-date ranges, in days: about three years of payback, two of curves.
+MAX_PAYBACK_DAYS = 1_100
+MAX_COHORT_DAYS = 731
+#: Weeks of curve a cohort shows at most.
+MAX_WEEKS = 104
+
+
+async def payback(request: Request) -> Response:
+    note(request, route="reports_payback")
+    svc = services(request)
+    key = await authenticate(request.headers, svc.store)
+    params = request.query_params
+    first, last, *others = param_names(PaybackParams)
+    start, end = date_range(params, first, last, MAX_PAYBACK_DAYS, tuple(others))
+    group_by, window = _group_by(params), _window(params)
+    currency = await svc.store.reporting_currency(key.workspace_id)
+    scope = Scope(key.workspace_id, start, end, group_by, currency)
+
+    def work(q: ReadQueries, as_of: int) -> Payback:
+        latest = rq.latest_seen(q, scope.workspace_id)
+        sums, unconverted = _payback_sums(q, scope, window, latest)
+        rows = [PaybackRow(**payback_row(g, s, window)) for g, s in sorted(sums.items())]
+        meta = _meta(scope, as_of, latest, unconverted, svc.now_us())
+        meta.cohort_window_days = window
+        return Payback(rows, meta)
+
+    return json_response(await svc.store.read_models(work))
+
+
+def _payback_sums(
+    q: ReadQueries, scope: Scope, window: int, latest: int | None
+) -> tuple[dict[str, GroupSums], int]:
+    sums: dict[str, GroupSums] = defaultdict(GroupSums)
+    latest_day = day_of(latest) if latest is not None else scope.end
+    for g, users, installs, trials, converted, paid, renewals, due in rq.cohort_counts(
+        q, scope, latest_day
+    ):
+        s = sums[g]
+        s.users, s.installs, s.trials, s.converted = users, installs, trials, converted
+        s.subscriptions, s.renewals, s.renewals_due = paid, renewals, due
+    unconverted = 0
+    cap = max(window, max(HORIZONS)) + 1
+    for g, age, amount, missing, payments in rq.revenue_by_age(q, scope, cap):
+        sums[g].by_age[int(age)] = float(amount or 0)
+        sums[g].payments += int(payments or 0)
+        unconverted += int(missing or 0)
+    if scope.group_by.has_spend:
+        for s in sums.values():
+            s.spend = 0.0
+        for g, _, amount, _missing in rq.spend_by_group(q, scope):
+            sums[g].spend = float(amount or 0)
+    return sums, unconverted
+
+
+async def cohorts(request: Request) -> Response:
+    note(request, route="reports_cohorts")
+    svc = services(request)
+    key = await authenticate(request.headers, svc.store)
+    params = request.query_params
+    first, last, *others = param_names(CohortParams)
+    start, end = date_range(params, first, last, MAX_COHORT_DAYS, tuple(others))
+    group_by = _group_by(params)
+    currency = await svc.store.reporting_currency(key.workspace_id)
+    scope = Scope(key.workspace_id, start, end, group_by, currency)
+
+    def work(q: ReadQueries, as_of: int) -> Cohorts:
+        latest = rq.latest_seen(q, scope.workspace_id)
+        sums, unconverted = _cohort_sums(q, scope)
+        latest_day = day_of(latest) if latest is not None else scope.end
+        rows = [
+            _curve(cohort_row(g, week, s, min(MAX_WEEKS, max(0, (latest_day - week) // 7))))
+            for (g, week), s in sorted(sums.items())
+        ]
+        return Cohorts(rows, _meta(scope, as_of, latest, unconverted, svc.now_us()))
+
+    return json_response(await svc.store.read_models(work))
+
+
+def _curve(row: dict[str, Any]) -> CohortCurve:
+    return CohortCurve(**{**row, "weeks": [CohortWeek(**w) for w in row["weeks"]]})
+
+
+def _cohort_sums(q: ReadQueries, scope: Scope) -> tuple[dict[tuple[str, int], CohortSums], int]:
+    sums: dict[tuple[str, int], CohortSums] = {}
+    for g, week, users, trials, paid in rq.weekly_counts(q, scope):
+        sums[(g, week)] = CohortSums(users, trials, paid)
+    for g, week, first, ended, n in rq.weekly_subscribers(q, scope):
+        sums[(g, week)].subscribers.append((first, ended, n))
+    unconverted = 0
+    for g, week, since, amount, missing in rq.weekly_revenue(q, scope):
+        sums[(g, week)].by_week[int(since)] += float(amount or 0)
+        unconverted += int(missing or 0)
+    if scope.group_by.has_spend:
+        for s in sums.values():
+            s.spend = 0.0
+        for g, week, amount, _missing in rq.spend_by_group(q, scope, by_week=True):
+            if (g, week) in sums:
+                sums[(g, week)].spend = float(amount or 0)
+    return sums, unconverted
+
+
+def _meta(
+    scope: Scope, as_of: int, latest: int | None, unconverted: int, now_us: int
+) -> ReportMeta:
+    return ReportMeta(
+        currency=scope.currency,
+        group_by=scope.group_by,
+        generated_at=format_iso(now_us),
+        as_of=as_of,
+        latest_event_at=format_iso(latest) if latest is not None else None,
+        unconverted_events=unconverted,
+        ltv_method=LTV_METHOD,
+    )
+
+
+def _group_by(params: Mapping[str, str]) -> GroupBy:
+    raw = params.get("group_by", GroupBy.CAMPAIGN.value)
+    try:
+        return GroupBy(raw)
+    except ValueError:
+        names = ", ".join(g.value for g in GroupBy)
+        raise InvalidRequest(f"group_by must be one of {names}", field="group_by") from None
+
+
+def _window(params: Mapping[str, str]) -> int:
+    raw = params.get("cohort_window_days")
+    if raw is None:
+        return DEFAULT_WINDOW
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_WINDOW:
+        raise InvalidRequest(
+            f"cohort_window_days must be an integer from 1 to {MAX_WINDOW}",
+            field="cohort_window_days",
+        )
+    return int(raw)
