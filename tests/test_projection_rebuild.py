@@ -12,12 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from readmodels import dump_read_models
+from readmodels import dump_read_models, project_all
 from starlette.testclient import TestClient
 
 from flokit.app import build_app
 from flokit.projections.identity import project
-from flokit.projections.projector import catch_up
 from flokit.settings import Settings
 from flokit.store import Store, open_store
 
@@ -86,9 +85,10 @@ def built_both_ways(
     _, issued = store.create_workspace("w")
     with TestClient(build_app(settings, store=store)) as client:
         feed(client, issued.secret, store, events, random.Random(seed))
+    project_all(store)
     incremental = dump_read_models(settings)
     store.reset_read_models()
-    catch_up(store)
+    project_all(store)
     return incremental, dump_read_models(settings)
 
 
