@@ -66,6 +66,9 @@ def test_the_api_shows_documented_fields_drops_and_errors(api: Api) -> None:
     assert described["last_synced_at"] is not None
     listed = api.client.get("/v1/integrations", headers=api.headers(api.ro)).json()
     assert [i["id"] for i in listed["integrations"]] == [rc["id"]]
+    metrics = api.client.get("/metrics").text
+    counted = 'flokit_integration_drops_total{provider="revenuecat",reason="test_event"} 1.0'
+    assert counted in metrics
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,10 @@
 """Integration rows, the same SQL on SQLite and PostgreSQL: only the parameter marker differs
-(``?`` and ``%s``), so each backend builds its ``IntegrationSql`` once with its marker and runs
-these functions on its own connection (both drivers' ``execute(sql, params)``)."""
+(the backend's ``Dialect``); these functions run on either driver's connection (both have
+``execute(sql, params)``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
@@ -20,6 +19,7 @@ from flokit.integrations.records import (
 )
 from flokit.integrations.registry import IntegrationSettings, StoredSecret
 from flokit.model import ValidEvent
+from flokit.store.readmodel_sql import Dialect
 
 HOUR_US = 3600 * 1_000_000
 TABLES = (
@@ -36,30 +36,17 @@ _COLUMNS = (
 _settings = msgspec.json.Decoder(IntegrationSettings)
 
 
-class Cursor(Protocol):
-    def fetchone(self) -> Any: ...
-    def fetchall(self) -> list[Any]: ...
-
-
 class Connection(Protocol):
+    """Either driver's connection: sqlite3 and psycopg both answer ``execute`` with a cursor."""
+
     def execute(self, sql: Any, params: Any = ...) -> Any: ...
 
 
-@dataclass(frozen=True, slots=True)
-class IntegrationSql:
-    """Every statement, with the backend's parameter marker ``p``."""
-
-    p: str
-
-    def __call__(self, template: str) -> str:
-        return template.replace("$", self.p)
-
-
-def insert(conn: Connection, sql: IntegrationSql, integration: Integration) -> None:
+def insert(conn: Connection, d: Dialect, integration: Integration) -> None:
     conn.execute(
-        sql(
+        d.q(
             "INSERT INTO integrations (id, workspace_id, type, keep_sandbox, settings,"
-            " secret_hash, signing_secret, created_us) VALUES ($, $, $, $, $, $, $, $)"
+            " secret_hash, signing_secret, created_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         ),
         (
             integration.id,
@@ -75,40 +62,40 @@ def insert(conn: Connection, sql: IntegrationSql, integration: Integration) -> N
 
 
 def find_by_secret(
-    conn: Connection, sql: IntegrationSql, kind: ProviderType, secret_hash: str
+    conn: Connection, d: Dialect, kind: ProviderType, secret_hash: str
 ) -> Integration | None:
     row = conn.execute(
-        sql(f"SELECT {_COLUMNS} WHERE i.secret_hash = $ AND i.type = $"), (secret_hash, kind.value)
+        d.q(f"SELECT {_COLUMNS} WHERE i.secret_hash = ? AND i.type = ?"), (secret_hash, kind.value)
     ).fetchone()
     return _integration(row) if row else None
 
 
-def get(conn: Connection, sql: IntegrationSql, integration_id: str) -> Integration | None:
-    row = conn.execute(sql(f"SELECT {_COLUMNS} WHERE i.id = $"), (integration_id,)).fetchone()
+def get(conn: Connection, d: Dialect, integration_id: str) -> Integration | None:
+    row = conn.execute(d.q(f"SELECT {_COLUMNS} WHERE i.id = ?"), (integration_id,)).fetchone()
     return _integration(row) if row else None
 
 
-def list_for(conn: Connection, sql: IntegrationSql, workspace_id: int) -> list[Integration]:
+def list_for(conn: Connection, d: Dialect, workspace_id: int) -> list[Integration]:
     rows = conn.execute(
-        sql(f"SELECT {_COLUMNS} WHERE i.workspace_id = $ ORDER BY i.created_us, i.id"),
+        d.q(f"SELECT {_COLUMNS} WHERE i.workspace_id = ? ORDER BY i.created_us, i.id"),
         (workspace_id,),
     ).fetchall()
     return [_integration(row) for row in rows]
 
 
-def delete(conn: Connection, sql: IntegrationSql, integration_id: str) -> bool:
+def delete(conn: Connection, d: Dialect, integration_id: str) -> bool:
     """Forget the integration and everything kept for it; whether it existed."""
     found = False
     for table in TABLES:
         column = "id" if table == "integrations" else "integration_id"
-        cursor = conn.execute(sql(f"DELETE FROM {table} WHERE {column} = $"), (integration_id,))
+        cursor = conn.execute(d.q(f"DELETE FROM {table} WHERE {column} = ?"), (integration_id,))
         found = cursor.rowcount > 0 if table == "integrations" else found
     return found
 
 
-def recall(conn: Connection, sql: IntegrationSql, integration_id: str, key: str) -> str | None:
+def recall(conn: Connection, d: Dialect, integration_id: str, key: str) -> str | None:
     row = conn.execute(
-        sql("SELECT value FROM integration_memory WHERE integration_id = $ AND key = $"),
+        d.q("SELECT value FROM integration_memory WHERE integration_id = ? AND key = ?"),
         (integration_id, key),
     ).fetchone()
     return str(row[0]) if row else None
@@ -116,7 +103,7 @@ def recall(conn: Connection, sql: IntegrationSql, integration_id: str, key: str)
 
 def record_delivery(
     conn: Connection,
-    sql: IntegrationSql,
+    d: Dialect,
     delivery: DeliveryRecord,
     events: Sequence[ValidEvent],
     originals: Sequence[str | None],
@@ -126,23 +113,23 @@ def record_delivery(
     stored = [e.timestamp_us for e, o in zip(events, originals, strict=True) if o is None]
     iid, at_us = delivery.integration_id, delivery.received_us
     conn.execute(
-        sql(
-            "UPDATE integrations SET events_total = events_total + $, last_synced_us = $,"
-            " last_status = 200, last_error = NULL WHERE id = $"
+        d.q(
+            "UPDATE integrations SET events_total = events_total + ?, last_synced_us = ?,"
+            " last_status = 200, last_error = NULL WHERE id = ?"
         ),
         (len(stored), at_us, iid),
     )
     if stored:
         conn.execute(
-            sql(
-                "UPDATE integrations SET earliest_event_us = $ WHERE id = $"
-                " AND (earliest_event_us IS NULL OR earliest_event_us > $)"
+            d.q(
+                "UPDATE integrations SET earliest_event_us = ? WHERE id = ?"
+                " AND (earliest_event_us IS NULL OR earliest_event_us > ?)"
             ),
             (min(stored), iid, min(stored)),
         )
         conn.execute(
-            sql(
-                "INSERT INTO integration_hours (integration_id, hour, events) VALUES ($, $, $)"
+            d.q(
+                "INSERT INTO integration_hours (integration_id, hour, events) VALUES (?, ?, ?)"
                 " ON CONFLICT (integration_id, hour)"
                 " DO UPDATE SET events = integration_hours.events + excluded.events"
             ),
@@ -150,8 +137,8 @@ def record_delivery(
         )
     for reason, count in sorted(delivery.dropped.items()):
         conn.execute(
-            sql(
-                "INSERT INTO integration_drops (integration_id, reason, count) VALUES ($, $, $)"
+            d.q(
+                "INSERT INTO integration_drops (integration_id, reason, count) VALUES (?, ?, ?)"
                 " ON CONFLICT (integration_id, reason)"
                 " DO UPDATE SET count = integration_drops.count + excluded.count"
             ),
@@ -159,67 +146,65 @@ def record_delivery(
         )
     for key, value in sorted(delivery.memory.items()):
         conn.execute(
-            sql(
-                "INSERT INTO integration_memory (integration_id, key, value) VALUES ($, $, $)"
+            d.q(
+                "INSERT INTO integration_memory (integration_id, key, value) VALUES (?, ?, ?)"
                 " ON CONFLICT (integration_id, key) DO UPDATE SET value = excluded.value"
             ),
             (iid, key, value),
         )
     for message in delivery.errors:
-        add_error(conn, sql, iid, DeliveryError(at_us, 200, message), refused=False)
+        add_error(conn, d, iid, DeliveryError(at_us, 200, message), refused=False)
 
 
 def add_error(
-    conn: Connection, sql: IntegrationSql, integration_id: str, error: DeliveryError, refused: bool
+    conn: Connection, d: Dialect, integration_id: str, error: DeliveryError, refused: bool
 ) -> None:
     """Keep one delivery error (the newest ``KEPT_ERRORS`` stay); a refused delivery is also
     the integration's last status."""
     if refused:
         conn.execute(
-            sql("UPDATE integrations SET last_status = $, last_error = $ WHERE id = $"),
+            d.q("UPDATE integrations SET last_status = ?, last_error = ? WHERE id = ?"),
             (error.status, error.message, integration_id),
         )
     conn.execute(
-        sql(
+        d.q(
             "INSERT INTO integration_errors (integration_id, at_us, status, message)"
-            " VALUES ($, $, $, $)"
+            " VALUES (?, ?, ?, ?)"
         ),
         (integration_id, error.at_us, error.status, error.message[:500]),
     )
     conn.execute(
-        sql(
-            "DELETE FROM integration_errors WHERE integration_id = $ AND at_us < (SELECT"
-            " min(at_us) FROM (SELECT at_us FROM integration_errors WHERE integration_id = $"
+        d.q(
+            "DELETE FROM integration_errors WHERE integration_id = ? AND at_us < (SELECT"
+            " min(at_us) FROM (SELECT at_us FROM integration_errors WHERE integration_id = ?"
             f" ORDER BY at_us DESC LIMIT {KEPT_ERRORS}) AS newest)"
         ),
         (integration_id, integration_id),
     )
 
 
-def stats(
-    conn: Connection, sql: IntegrationSql, integration_id: str, now_us: int
-) -> IntegrationStats:
+def stats(conn: Connection, d: Dialect, integration_id: str, now_us: int) -> IntegrationStats:
     row = conn.execute(
-        sql(
+        d.q(
             "SELECT events_total, earliest_event_us, last_synced_us, last_status, last_error"
-            " FROM integrations WHERE id = $"
+            " FROM integrations WHERE id = ?"
         ),
         (integration_id,),
     ).fetchone()
     recent = conn.execute(
-        sql(
+        d.q(
             "SELECT coalesce(sum(events), 0) FROM integration_hours"
-            " WHERE integration_id = $ AND hour > $"
+            " WHERE integration_id = ? AND hour > ?"
         ),
         (integration_id, now_us // HOUR_US - 24),
     ).fetchone()
     drops = conn.execute(
-        sql("SELECT reason, count FROM integration_drops WHERE integration_id = $"),
+        d.q("SELECT reason, count FROM integration_drops WHERE integration_id = ?"),
         (integration_id,),
     ).fetchall()
     errors = conn.execute(
-        sql(
-            "SELECT at_us, status, message FROM integration_errors WHERE integration_id = $"
+        d.q(
+            "SELECT at_us, status, message FROM integration_errors WHERE integration_id = ?"
             f" ORDER BY at_us DESC LIMIT {KEPT_ERRORS}"
         ),
         (integration_id,),

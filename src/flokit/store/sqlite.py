@@ -42,7 +42,7 @@ from flokit.store.contract import Apply, ImportUpdate, ProjectionProgress, Rende
 from flokit.store.diskfull import DiskFullWatch, sqlite_disk_full, storage_full
 from flokit.store.readmodel_queries import ReadQueries, index_key
 from flokit.store.readmodel_sql import SQLITE
-from flokit.store.sqlite_integrations import SQL, SqliteIntegrations
+from flokit.store.sqlite_integrations import SqliteIntegrations
 from flokit.store.sqlite_readmodels import SqliteDb
 from flokit.store.sqlite_schema import connect, migrate
 from flokit.store.sqlite_writer import GroupCommitWriter
@@ -244,7 +244,7 @@ class SqliteStore(SqliteIntegrations):
                     return Appended([], None, kept)
             originals = sqlite_events.insert_events(conn, rows)
             if delivery is not None:
-                integration_rows.record_delivery(conn, SQL, delivery, events, originals)
+                integration_rows.record_delivery(conn, SQLITE, delivery, events, originals)
             rendered = render(originals)
             if claim is not None:
                 sqlite_idempotency.save_response(conn, workspace_id, claim, rendered)

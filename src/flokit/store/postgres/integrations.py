@@ -9,9 +9,9 @@ from flokit.integrations.outcome import ProviderType
 from flokit.integrations.records import DeliveryError, Integration, IntegrationStats
 from flokit.store import integration_rows as rows
 from flokit.store.postgres.connections import Connection
+from flokit.store.readmodel_sql import POSTGRES
 
 T = TypeVar("T")
-SQL = rows.IntegrationSql("%s")
 
 
 class PgIntegrations:
@@ -24,25 +24,25 @@ class PgIntegrations:
         raise NotImplementedError
 
     async def create_integration(self, integration: Integration) -> None:
-        await self.run(lambda conn: rows.insert(conn, SQL, integration))
+        await self.run(lambda conn: rows.insert(conn, POSTGRES, integration))
 
     async def find_integration(self, kind: ProviderType, secret_hash: str) -> Integration | None:
-        return await self._read(lambda conn: rows.find_by_secret(conn, SQL, kind, secret_hash))
+        return await self._read(lambda conn: rows.find_by_secret(conn, POSTGRES, kind, secret_hash))
 
     async def get_integration(self, integration_id: str) -> Integration | None:
-        return await self._read(lambda conn: rows.get(conn, SQL, integration_id))
+        return await self._read(lambda conn: rows.get(conn, POSTGRES, integration_id))
 
     async def list_integrations(self, workspace_id: int) -> list[Integration]:
-        return await self._read(lambda conn: rows.list_for(conn, SQL, workspace_id))
+        return await self._read(lambda conn: rows.list_for(conn, POSTGRES, workspace_id))
 
     async def delete_integration(self, integration_id: str) -> bool:
-        return await self.run(lambda conn: rows.delete(conn, SQL, integration_id))
+        return await self.run(lambda conn: rows.delete(conn, POSTGRES, integration_id))
 
     async def integration_stats(self, integration_id: str, now_us: int) -> IntegrationStats:
-        return await self.run(lambda conn: rows.stats(conn, SQL, integration_id, now_us))
+        return await self.run(lambda conn: rows.stats(conn, POSTGRES, integration_id, now_us))
 
     async def recall(self, integration_id: str, key: str) -> str | None:
-        return await self._read(lambda conn: rows.recall(conn, SQL, integration_id, key))
+        return await self._read(lambda conn: rows.recall(conn, POSTGRES, integration_id, key))
 
     async def record_delivery_error(self, integration_id: str, error: DeliveryError) -> None:
-        await self.run(lambda conn: rows.add_error(conn, SQL, integration_id, error, True))
+        await self.run(lambda conn: rows.add_error(conn, POSTGRES, integration_id, error, True))

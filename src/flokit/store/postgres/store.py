@@ -48,7 +48,7 @@ from flokit.store.postgres.connections import (
     open_pool,
     unavailable,
 )
-from flokit.store.postgres.integrations import SQL, PgIntegrations
+from flokit.store.postgres.integrations import PgIntegrations
 from flokit.store.postgres.schema import apply_migrations, check_current
 from flokit.store.readmodel_queries import ReadQueries, index_key
 from flokit.store.readmodel_sql import POSTGRES
@@ -204,7 +204,7 @@ class PostgresStore(PgIntegrations):
                     return Appended([], None, kept)
             originals = event_rows.insert_events(conn, batch) if events else []
             if delivery is not None:
-                integration_rows.record_delivery(conn, SQL, delivery, events, originals)
+                integration_rows.record_delivery(conn, POSTGRES, delivery, events, originals)
             rendered = render(originals)
             if claim is not None:
                 first = responses.save_response(conn, workspace_id, claim, rendered, received_us)
