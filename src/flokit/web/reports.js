@@ -237,8 +237,13 @@
       cohort_window_days: applied.cohort_window_days };
     const cohortParams = { cohort_start: applied.start_date, cohort_end: applied.end_date, group_by: applied.group_by };
     try {
-      const [payback, cohorts] = await Promise.all([
+      // Both at once; when both fail, the payback report's error is the one shown (it names the
+      // form's parameters), whichever answered first.
+      const answers = await Promise.allSettled([
         FK.api("/v1/reports/payback", params), FK.api("/v1/reports/cohorts", cohortParams)]);
+      const failed = answers.find((answer) => answer.status === "rejected");
+      if (failed) throw failed.reason;
+      const [payback, cohorts] = answers.map((answer) => answer.value);
       if (mine !== generation) return;
       state.payback = payback;
       state.cohorts = cohorts;
