@@ -21,16 +21,15 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from flokit.integrations import admin
 from flokit.integrations.outcome import CanonicalEvent, ProviderType
 from flokit.integrations.registry import IntegrationSettings, MapContext
 from flokit.integrations.revenuecat import map_delivery
-from flokit.keys import hash_secret
-from flokit.store.sqlite import SqliteStore
+from flokit.settings import Settings
+from flokit.store import open_store
 
 from common import HERE, OUT, UNTHROTTLED, fresh_db
 from server import Server
@@ -68,19 +67,41 @@ def canonical(payload: dict[str, Any]) -> bytes:
     return event.encode()
 
 
-def setup() -> tuple[Path, str, str]:
-    """A fresh database with a workspace and a RevenueCat integration: path, key, secret."""
-    db, key = fresh_db("integrations-run.db")
-    store = SqliteStore(db)
-    owner = asyncio.run(store.find_key(hash_secret(key)))
-    assert owner is not None
+def setup(postgres: str | None) -> tuple[str, str, str]:
+    """A fresh database (SQLite in bench/out, or a new PostgreSQL database beside
+    ``postgres``) with a workspace and a RevenueCat integration: the db, key, secret."""
+    if postgres is None:
+        path, _ = fresh_db("integrations-run.db")
+        db = str(path)
+    else:
+        db = _fresh_postgres(postgres)
+    store = open_store(Settings(db=db))
+    workspace, issued = store.create_workspace("integrations")
     asked = admin.NewIntegration(ProviderType.REVENUECAT)
-    _, secret = asyncio.run(
-        admin.create(store, owner.workspace_id, owner.workspace_public_id, asked)
-    )
+    _, secret = asyncio.run(admin.create(store, workspace.id, workspace.public_id, asked))
     store.close()
     assert secret is not None
-    return db, key, secret
+    return db, issued.secret, secret
+
+
+PG_NAME = "flokit_bench_integrations"
+
+
+def _fresh_postgres(admin_url: str) -> str:
+    """An empty database for this run, on the server of ``admin_url``."""
+    import psycopg
+
+    _drop_postgres(admin_url)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{PG_NAME}"'.encode())
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{PG_NAME}"))
+
+
+def _drop_postgres(admin_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{PG_NAME}" WITH (FORCE)'.encode())
 
 
 def drive(url: str, path: str, auth: str, bodies: list[bytes], connections: int) -> dict[str, Any]:
@@ -156,10 +177,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=3000, help="single-event requests a run")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each, alternated")
+    parser.add_argument("--postgres", help="a PostgreSQL admin URL: run on a new database there")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
-    db, key, secret = setup()
-    server = Server(db, log=db.with_suffix(".serve.log"), env=UNTHROTTLED)
+    db, key, secret = setup(args.postgres)
+    print(f"backend: {'postgresql' if args.postgres else 'sqlite'}", flush=True)
+    server = Server(db, log=OUT / "integrations-run.serve.log", env=UNTHROTTLED)
     runs: dict[str, list[dict[str, Any]]] = {"events": [], "revenuecat": []}
     try:
         for round_ in range(args.rounds):
@@ -181,6 +204,8 @@ def main() -> None:
                 )
     finally:
         server.stop()
+        if args.postgres:
+            _drop_postgres(args.postgres)
     medians = {
         name: {k: statistics.median(r[k] for r in rs) for k in ("per_s", "p50_ms", "p99_ms")}
         for name, rs in runs.items()
