@@ -45,6 +45,7 @@ bench: $(VENV)/.dev
 	cd bench && ../$(BIN)/python postgres.py
 	cd bench && ../$(BIN)/python identity.py
 	cd bench && ../$(BIN)/python integrations.py
+	cd bench && ../$(BIN)/python reports.py
 
 clean:
 	rm -rf $(VENV) bench/out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -109,19 +109,14 @@ class CohortSums:
 
 def cohort_row(group: str, week: int, s: CohortSums, weeks: int) -> dict[str, Any]:
     """One cohort of ``GET /v1/reports/cohorts``, with ``weeks + 1`` weeks of curve."""
+    active = _active_by_week(week, s.subscribers, weeks)
     curve, total = [], 0.0
     for k in range(weeks + 1):
-        last_day = week + 7 * k + 6
         total += s.by_week.get(k, 0.0)
-        active = sum(
-            n
-            for first, ended, n in s.subscribers
-            if first <= last_day and (ended is None or ended > last_day)
-        )
         curve.append(
             {
                 "week": k,
-                "active_subscribers": active,
+                "active_subscribers": active[k],
                 "cumulative_net_revenue": _money(total),
                 "cumulative_net_revenue_per_user": _money(total / s.users) if s.users else None,
             }
@@ -135,3 +130,28 @@ def cohort_row(group: str, week: int, s: CohortSums, weeks: int) -> dict[str, An
         "spend": None if s.spend is None else _money(s.spend),
         "weeks": curve,
     }
+
+
+def _active_by_week(
+    week: int, subscribers: list[tuple[int, int | None, int]], weeks: int
+) -> list[int]:
+    """Subscribers active at the end of each week k (day ``week + 7k + 6``): paid on or before
+    it, not ended on or before it. Each subscriber adds to a run of weeks [from, to)."""
+    change = [0] * (weeks + 2)
+    for first, ended, n in subscribers:
+        start = max(0, _weeks_until(first - week))
+        stop = weeks + 1 if ended is None else min(weeks + 1, _weeks_until(ended - week))
+        if start < stop:
+            change[start] += n
+            change[stop] -= n
+    active, running = [], 0
+    for k in range(weeks + 1):
+        running += change[k]
+        active.append(running)
+    return active
+
+
+def _weeks_until(days: int) -> int:
+    """The first week k whose last day (``7k + 6`` days after the cohort week starts) is at
+    least ``days``."""
+    return -(-(days - 6) // 7)

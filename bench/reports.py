@@ -1,0 +1,255 @@
+"""Reports benchmark (issue 14): payback and cohort-curve latency on a large workspace, and how
+soon a posted event shows in a report while ingest runs flat out, on SQLite.
+
+The workspace: ``--scale`` x 1,000,000 people over two years of cohort dates, 200 campaigns
+(with channel, ad sets, creatives, countries), 40% trials, 15% paying subscribers with monthly
+renewals, refunds and some revenue in EUR, about 10 events a person (10,000,000 at scale 1),
+and two years of daily spend for the 200 campaigns (146,000 rows). The reports read only the
+report models (``report_people``, ``report_revenue``), the spend and the rates, never the log,
+so the bench writes those models directly, as the projector would have left them for such a
+log (projecting 10,000,000 events first would take most of an hour on this machine); the
+freshness part runs the real projector on real events.
+
+1. ``flokit serve`` on that database: ``GET /v1/reports/payback`` over random 90-day ranges and
+   ``GET /v1/reports/cohorts`` over random quarters, ``--requests`` each: p50 and p99.
+2. While ``client.py`` posts workload batches with 8 connections (the ingest bench's load), a
+   marker install with a campaign of its own is posted every so often and the payback report
+   polled until its row appears: seconds from the marker's 200 to the report showing it.
+
+Run: ``make bench`` (or ``.venv/bin/python bench/reports.py [--scale 0.1]``). Nothing is
+asserted; results also go to bench/out/reports.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from flokit.domain.calendar import format_day, parse_day
+from flokit.domain.spend import SpendRow
+from flokit.store import spend_sql
+from flokit.store.readmodel_sql import SQLITE
+from flokit.store.sqlite import SqliteStore
+from flokit.store.sqlite_readmodels import SqliteDb
+
+from common import OUT, UNTHROTTLED, drive, remove
+from server import Server
+
+FIRST_DAY = parse_day("2023-01-01") or 0
+DAYS = 730
+CAMPAIGNS = 200
+EVENTS_PER_PERSON = 10
+CHUNK = 50_000
+CHANNELS = ("meta", "google_ads", "tiktok", "snap")
+COUNTRIES = ("US", "DE", "FR", "GB", "BR", "JP")
+
+
+Row = tuple[Any, ...]
+
+
+def people(count: int, rng: random.Random) -> Iterator[tuple[Row, list[Row]]]:
+    """(report_people row, its report_revenue rows) for ``count`` people."""
+    for i in range(count):
+        day = FIRST_DAY + rng.randrange(DAYS)
+        campaign = rng.randrange(CAMPAIGNS)
+        attributed = int(rng.random() < 0.9)
+        dims = (
+            f"cmp_{campaign}", CHANNELS[campaign % 4], f"set_{campaign}_{rng.randrange(3)}",
+            f"cr_{campaign}_{rng.randrange(5)}", rng.choice(COUNTRIES),
+        ) if attributed else (None,) * 5  # fmt: skip
+        trial = int(rng.random() < 0.4)
+        paid = int(rng.random() < (0.35 if trial else 0.02))
+        offer = f"offer_{rng.randrange(8)}" if trial or paid else None
+        paywall = f"pw_{rng.randrange(4)}" if trial or paid else None
+        first_paid = day + (7 if trial else rng.randrange(30)) if paid else None
+        end = FIRST_DAY + DAYS
+        renewals = 0
+        revenue: list[Row] = []
+        if first_paid is not None and first_paid < end:
+            currency = "EUR" if rng.random() < 0.1 else "USD"
+            months = min(rng.randrange(13), (end - first_paid) // 30)
+            renewals = months
+            for m in range(months + 1):
+                revenue.append((first_paid + 30 * m, currency, 9_990_000, 1, 1))
+            if rng.random() < 0.03:
+                revenue[0] = (first_paid, currency, 0, 2, 1)  # refunded on its purchase's day
+        ended = first_paid + 30 * (renewals + 1) if paid and first_paid is not None else None
+        row = (day, attributed, *dims, offer, paywall, trial, paid, int(trial and paid))
+        row += (renewals, first_paid, ended if ended is not None and ended < end else None)
+        copied = (day, attributed, *dims, offer, paywall)
+        yield (f"u:user_{i}", *row), [(f"u:user_{i}", *r, *copied) for r in revenue]
+
+
+def build(db: Path, scale: float) -> str:
+    """The workspace at ``db`` (made once per scale); its read-only key."""
+    done = db.with_suffix(".key")
+    if done.exists():
+        return done.read_text()
+    remove(db.name)
+    store = SqliteStore(db)
+    try:
+        workspace, issued = store.create_workspace("reports")
+        ws = workspace.id
+        rng, count, written = random.Random(14), int(1_000_000 * scale), 0
+        conn = store._reader()  # the read-model file is attached here
+        stream = people(count, rng)
+        while chunk := [next(stream, None) for _ in range(CHUNK)]:
+            chunk = [c for c in chunk if c is not None]
+            if not chunk:
+                break
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO report_people VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " ?)",
+                [(ws, *p) for p, _ in chunk],
+            )
+            conn.executemany(
+                "INSERT INTO report_revenue VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " ?)",
+                [(ws, *r) for _, revenue in chunk for r in revenue],
+            )
+            conn.execute("COMMIT")
+            written += len(chunk)
+            print(f"  report models: {written:,} people", flush=True)
+        # The newest event the reports saw (people's max last_seen).
+        conn.execute(
+            "INSERT INTO people VALUES (?, 'u:last', 'u', 'last', ?, ?, 1, 'none', 0, 0, 0, '[1]')",
+            (ws, (FIRST_DAY + DAYS) * 86_400_000_000, (FIRST_DAY + DAYS) * 86_400_000_000),
+        )
+        spend = [
+            SpendRow(day, CHANNELS[c % 4], f"cmp_{c}", "", "", "", rng.randrange(10**9), "USD")
+            for day in range(FIRST_DAY, FIRST_DAY + DAYS)
+            for c in range(CAMPAIGNS)
+        ]
+        now = time.time_ns() // 1000
+        store.write_sync(lambda c: spend_sql.put_spend(SqliteDb(c), SQLITE, ws, spend, now))
+        rates = [(ws, d, "USD", "EUR", 1.08) for d in range(FIRST_DAY, FIRST_DAY + DAYS + 400)]
+        store.write_sync(
+            lambda c: c.executemany("INSERT INTO fx_rates VALUES (?, ?, ?, ?, ?)", rates)
+        )
+        print(f"  spend rows: {len(spend):,}", flush=True)
+        secret = issued.secret
+    finally:
+        store.close()
+    done.write_text(secret)
+    return secret
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def latency(url: str, key: str, requests: int) -> dict[str, Any]:
+    """p50 and p99 of both reports over random ranges (the same ones, alternated)."""
+    rng = random.Random(1)
+    headers = {"Authorization": f"Bearer {key}"}
+    timed: dict[str, list[float]] = {"payback_90d": [], "cohorts_quarter": []}
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+        for i in range(requests):
+            start = FIRST_DAY + rng.randrange(DAYS - 91)
+            group = "campaign" if i % 2 else rng.choice(["channel", "country", "offer", "ad_set"])
+            paths = {
+                "payback_90d": f"/v1/reports/payback?start_date={format_day(start)}"
+                f"&end_date={format_day(start + 89)}&group_by={group}&cohort_window_days=90",
+                "cohorts_quarter": f"/v1/reports/cohorts?cohort_start={format_day(start)}"
+                f"&cohort_end={format_day(start + 90)}&group_by={group}",
+            }
+            for name, path in paths.items():
+                began = time.perf_counter()
+                answer = http.get(path)
+                timed[name].append(time.perf_counter() - began)
+                assert answer.status_code == 200, answer.text
+    return {
+        name: {"p50_ms": percentile(v, 0.5) * 1000, "p99_ms": percentile(v, 0.99) * 1000}
+        for name, v in timed.items()
+    }
+
+
+def freshness(url: str, key: str, markers: int, batches: int) -> dict[str, Any]:
+    """Seconds from a marker's 200 to the payback report showing it, while ingest runs."""
+    load: dict[str, Any] = {}
+    loader = threading.Thread(target=lambda: load.update(drive(url, key, 1, batches)))
+    loader.start()
+    headers = {"Authorization": f"Bearer {key}"}
+    seen: list[float] = []
+    day = format_day(FIRST_DAY + DAYS - 1)
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+        time.sleep(2)  # let the load reach its pace (not a synchronisation)
+        for k in range(markers):
+            if not loader.is_alive():
+                break
+            install = {
+                "event": "install_attributed",
+                "user_id": f"fresh_{k}",
+                "timestamp": f"{day}T12:00:00Z",
+                "properties": {"campaign_id": f"fresh_{k}", "channel": "meta"},
+            }
+            assert http.post("/v1/batch/events", json={"events": [install]}).status_code == 200
+            posted = time.perf_counter()
+            path = f"/v1/reports/payback?start_date={day}&end_date={day}&group_by=campaign"
+            for _ in range(600):
+                rows = http.get(path).json()["rows"]
+                if any(r["group"] == f"fresh_{k}" for r in rows):
+                    seen.append(time.perf_counter() - posted)
+                    break
+                time.sleep(0.05)
+    loader.join()
+    return {
+        "markers_seen": len(seen),
+        "median_s": statistics.median(seen) if seen else None,
+        "max_s": max(seen) if seen else None,
+        "ingest_events_per_s": load.get("events_per_s"),
+        "ingest": {k: v for k, v in load.items() if not isinstance(v, list)},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", type=float, default=1.0, help="x 1,000,000 people")
+    parser.add_argument("--requests", type=int, default=100, help="requests per report")
+    parser.add_argument("--markers", type=int, default=10, help="freshness probes")
+    parser.add_argument("--batches", type=int, default=600, help="1,000-event load batches")
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    db = OUT / f"reports-{args.scale:g}.db"
+    people_count = int(1_000_000 * args.scale)
+    print(
+        f"reports bench: {people_count:,} people (~{people_count * EVENTS_PER_PERSON:,} events),"
+        f" {CAMPAIGNS} campaigns x {DAYS} days of spend",
+        flush=True,
+    )
+    began = time.perf_counter()
+    key = build(db, args.scale)
+    print(f"  built in {time.perf_counter() - began:.0f} s (cached: {db.name})", flush=True)
+    env = {**UNTHROTTLED}
+    server = Server(db, log=db.with_suffix(".serve.log"), env=env)
+    try:
+        lat = latency(server.url, key, args.requests)
+        print(f"1. latency over {args.requests} requests each (one connection):")
+        for name, figures in lat.items():
+            print(f"   {name}: p50 {figures['p50_ms']:.0f} ms, p99 {figures['p99_ms']:.0f} ms")
+        fresh = freshness(server.url, key, args.markers, args.batches)
+    finally:
+        server.stop()
+    print(
+        f"2. freshness under load ({fresh['ingest_events_per_s'] or 0:,.0f} events/s ingested):"
+        f" {fresh['markers_seen']}/{args.markers} markers seen, median {fresh['median_s']} s,"
+        f" max {fresh['max_s']} s"
+    )
+    result = {"scale": args.scale, "people": people_count, "latency": lat, "freshness": fresh}
+    (OUT / "reports.json").write_text(json.dumps(result, indent=2))
+    print("   results: bench/out/reports.json")
+
+
+if __name__ == "__main__":
+    main()
