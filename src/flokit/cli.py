@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from flokit import signals
 from flokit.domain.spend import CURRENCY
 from flokit.errors import Unavailable
 from flokit.imports.client import ImportClient, ImportFailed, summary
@@ -141,8 +142,10 @@ def serve(
 
 def _start_projector() -> subprocess.Popen[bytes]:
     """The projector in a process of its own (`flokit projections follow`): its Python work
-    never holds the request path's interpreter lock. Same settings, same process group."""
-    return subprocess.Popen([sys.executable, "-m", "flokit", "projections", "follow"])
+    never holds the request path's interpreter lock. Same settings, same process group, born
+    with the shutdown signals held until it handles them."""
+    with signals.held():
+        return subprocess.Popen([sys.executable, "-m", "flokit", "projections", "follow"])
 
 
 def _stop_child(child: subprocess.Popen[bytes]) -> None:
@@ -199,8 +202,9 @@ def projections_follow(db: DbOption = None) -> None:
     runs one; run it alone on a node of its own with FLOKIT_PROJECTOR=false on the others."""
     settings = Settings.from_env(db=db)
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in signals.SHUTDOWN_SIGNALS:
         signal.signal(sig, lambda *_: stop.set())
+    signals.let_in()  # a Ctrl-C to `serve` while this process was starting stops it now
     parent = os.getppid()
 
     def stopped() -> bool:  # stop with the server that started it (a parent's SIGKILL too)

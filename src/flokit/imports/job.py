@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flokit import signals
 from flokit.errors import Unavailable
 from flokit.imports.runs import Staged, merged
 from flokit.imports.upload import inspect
@@ -277,7 +278,10 @@ class ImportJob:
             pool = ThreadPoolExecutor(1, thread_name_prefix="flokit-import-validate")
             run = functools.partial(validate_share, progress=progress, stop=stop)
         with pool:
-            futures = [pool.submit(run, task) for task in tasks]
+            # The processes start on these submits, born with the signals held. (The pool's
+            # resource tracker, whose start unblocks them again, started with the pool.)
+            with signals.held():
+                futures = [pool.submit(run, task) for task in tasks]
             while wait(futures, timeout=PROGRESS_S, return_when=ALL_COMPLETED).not_done:
                 stop.value = self.stop.is_set()
                 self._report_progress(sum(progress))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
+from flokit import signals
 from flokit.gcpolicy import collect_cycles_rarely
 from flokit.imports.csvfile import Layout, RowProblem, row_document
 from flokit.imports.runs import RunWriter, place
@@ -47,12 +48,13 @@ def start_worker(progress: Any, stop: Any) -> None:
     """Process-pool initializer: where this process reports its progress and hears it must
     stop; the cycle collector runs rarely here, as in served processes (``gcpolicy``).
 
-    SIGINT and SIGTERM are ignored: a Ctrl-C or a stop sent to the server's process group (a
-    terminal, systemd, a container runtime) reaches this process too, and killing it would
-    break the pool and fail the import. The server decides, through ``stop``."""
+    The shutdown signals sent to the server's process group are ignored: killing this process
+    would break the pool and fail the import. The server decides, through ``stop``. (The
+    process was started with them held: one that came meanwhile is dropped here.)"""
     global _progress, _stop, _server_pid
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in signals.SHUTDOWN_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
+    signals.let_in()
     _progress, _stop, _server_pid = progress, stop, os.getppid()
     collect_cycles_rarely()
 
