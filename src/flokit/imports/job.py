@@ -70,8 +70,8 @@ IN_FLIGHT = 2  # slices queued at the store's writer at once (one commits, one w
 PROGRESS_S = 0.5  # how often a running job reports progress (and proves it is alive)
 START = -(2**63)  # "no timestamp reached yet"
 #: How long a job whose validation process died waits for the server to say it is shutting
-#: down (the group's signal reached that process in its first instant, before it could ignore
-#: it, and the server stops its jobs only once it has stopped serving): then it is no failure.
+#: down (its jobs hear of it once it has stopped serving): a process that died while the server
+#: stops (killed on its own, say) is no failure of the file.
 STOP_NOTICE_S = 5.0
 
 Clock = Callable[[], float]
