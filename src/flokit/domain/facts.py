@@ -26,6 +26,8 @@ PLAN_EVENTS = frozenset({*STATUS_EVENTS, "plan_changed"}) - {"refund_issued"}
 GROSS_EVENTS = frozenset({"subscription_started", "renewal_completed"})
 REVENUE_EVENTS = GROSS_EVENTS | {"refund_issued"}
 START_EVENTS = frozenset({"trial_started", "subscription_started"})
+#: Events whose facts say more than a count and a timestamp (the others: ``count_in``).
+DETAILED_EVENTS = PLAN_EVENTS | REVENUE_EVENTS | {"install_attributed"}
 #: Start times kept per person: enough to tell a join within 7 days of the earliest install.
 MAX_STARTS = 16
 DAY_US = 86_400_000_000
@@ -114,7 +116,7 @@ decode_facts = msgspec.json.Decoder(Facts).decode
 def facts_of(event: str, seq: int, ts: int, properties: str | bytes | None) -> Facts:
     """The facts one event contributes."""
     facts = Facts(count=1, first_seen=ts, last_seen=ts)
-    if event not in PLAN_EVENTS and event not in REVENUE_EVENTS and event != "install_attributed":
+    if event not in DETAILED_EVENTS:
         return facts
     props = _props.decode(properties) if properties else {}
     if event == "install_attributed":
@@ -127,6 +129,17 @@ def facts_of(event: str, seq: int, ts: int, properties: str | bytes | None) -> F
     if event in REVENUE_EVENTS:
         _revenue(facts, event, props)
     return facts
+
+
+def count_in(facts: Facts, ts: int) -> None:
+    """Add an event that is not one of ``DETAILED_EVENTS`` to ``facts``, in place: what
+    ``merge(facts, facts_of(...))`` gives, without building two structs per event (most events
+    of a projector batch are these)."""
+    facts.count += 1
+    if facts.first_seen is None or ts < facts.first_seen:
+        facts.first_seen = ts
+    if facts.last_seen is None or ts > facts.last_seen:
+        facts.last_seen = ts
 
 
 def _lifecycle(facts: Facts, event: str, ts: int) -> None:
@@ -158,30 +171,48 @@ def _text(value: object) -> str | None:
 
 def merge(a: Facts, b: Facts) -> Facts:
     """The facts of two sets of events together."""
-    return Facts(
-        count=a.count + b.count,
-        first_seen=_least(a.first_seen, b.first_seen),
-        last_seen=_most(a.last_seen, b.last_seen),
-        install=_earliest(a.install, b.install),
-        status=_latest(a.status, b.status),
-        plan=_latest(a.plan, b.plan),
-        trial_first=_least(a.trial_first, b.trial_first),
-        paid_first=_least(a.paid_first, b.paid_first),
-        paid_last=_most(a.paid_last, b.paid_last),
-        cancelled_last=_most(a.cancelled_last, b.cancelled_last),
-        renewals=a.renewals + b.renewals,
-        revenue_events=a.revenue_events + b.revenue_events,
-        revenue=_add_money(a.revenue, b.revenue),
-        starts=sorted(set(a.starts) | set(b.starts))[:MAX_STARTS]
-        if a.starts and b.starts
-        else a.starts or b.starts,
-    )
+    total = msgspec.structs.replace(a)
+    merge_into(total, b)
+    return total
+
+
+def merge_into(total: Facts, b: Facts) -> None:
+    """``total`` becomes ``merge(total, b)``, in place; sub-values are replaced, never changed
+    (they may be shared with ``b`` or another ``Facts``). Checks only what ``b`` has: most
+    operands are one event's facts, with most fields unset."""
+    total.count += b.count
+    if b.first_seen is not None:
+        total.first_seen = _least(total.first_seen, b.first_seen)
+    if b.last_seen is not None:
+        total.last_seen = _most(total.last_seen, b.last_seen)
+    if b.install is not None:
+        total.install = _earliest(total.install, b.install)
+    if b.status is not None:
+        total.status = _latest(total.status, b.status)
+    if b.plan is not None:
+        total.plan = _latest(total.plan, b.plan)
+    if b.trial_first is not None:
+        total.trial_first = _least(total.trial_first, b.trial_first)
+    if b.paid_first is not None:
+        total.paid_first = _least(total.paid_first, b.paid_first)
+    if b.paid_last is not None:
+        total.paid_last = _most(total.paid_last, b.paid_last)
+    if b.cancelled_last is not None:
+        total.cancelled_last = _most(total.cancelled_last, b.cancelled_last)
+    total.renewals += b.renewals
+    total.revenue_events += b.revenue_events
+    if b.revenue:
+        total.revenue = _add_money(total.revenue, b.revenue)
+    if b.starts:
+        total.starts = (
+            sorted(set(total.starts) | set(b.starts))[:MAX_STARTS] if total.starts else b.starts
+        )
 
 
 def merge_all(parts: list[Facts]) -> Facts:
     total = Facts()
     for part in parts:
-        total = merge(total, part)
+        merge_into(total, part)
     return total
 
 

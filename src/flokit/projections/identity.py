@@ -11,9 +11,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from flokit.domain.cohorts import Item, item_of
-from flokit.domain.facts import Facts, decode_facts, encode_facts, facts_of, merge, merge_all
-from flokit.domain.identity import OwnerKind, identities
+from flokit.domain.cohorts import ITEM_EVENTS, Item, item_of
+from flokit.domain.facts import (
+    DETAILED_EVENTS,
+    Facts,
+    count_in,
+    decode_facts,
+    encode_facts,
+    facts_of,
+    merge,
+    merge_all,
+    merge_into,
+)
+from flokit.domain.identity import OwnerKind, is_identity
 from flokit.projections import reports
 from flokit.store.readmodel_sql import LogEvent, Pair, Person, ReadModels
 
@@ -29,6 +39,15 @@ def project(models: ReadModels, events: Iterable[LogEvent]) -> None:
         _Batch(models, workspace_id).apply(batch)
 
 
+class _Identities(dict[str | None, str | None]):
+    """A batch's ids -> the id if it names someone (``domain.identity.is_identity``), else
+    None; each distinct id is checked once (a person's ids recur through a batch)."""
+
+    def __missing__(self, value: str | None) -> str | None:
+        named = self[value] = value if is_identity(value) else None
+        return named
+
+
 class _Batch:
     """One workspace's share of a batch."""
 
@@ -37,6 +56,7 @@ class _Batch:
         self.deltas: dict[str, Facts] = {}
         self.pairs: dict[tuple[str, str], Pair] = {}
         self.items: list[tuple[str, Item]] = []
+        self.stored: dict[str, Facts] = {}
         self.totals = models.totals(workspace_id)
 
     def apply(self, events: list[LogEvent]) -> None:
@@ -50,24 +70,30 @@ class _Batch:
     def _read(self, events: list[LogEvent]) -> list[tuple[int, str, int, int, int]]:
         """Facts per owner and pairs from the batch; the index rows of its events."""
         index: list[tuple[int, str, int, int, int]] = []
+        ws, deltas, ids = self.ws, self.deltas, _Identities()
         for e in events:
-            user, anon = identities(e.user_id, e.anonymous_id)
+            user, anon = ids[e.user_id], ids[e.anonymous_id]
             key = f"{USER}:{user}" if user else f"{ANON}:{anon}" if anon else None
             if key is not None:
-                facts = facts_of(e.event, e.seq, e.timestamp_us, e.properties)
-                kept = self.deltas.get(key)
-                self.deltas[key] = facts if kept is None else merge(kept, facts)
-                item = item_of(e.event, e.seq, e.timestamp_us, e.properties)
-                if item is not None:
-                    self.items.append((key, item))
+                kept = deltas.get(key)
+                if kept is None:
+                    deltas[key] = facts_of(e.event, e.seq, e.timestamp_us, e.properties)
+                elif e.event in DETAILED_EVENTS:  # deltas' Facts are the batch's own: in place
+                    merge_into(kept, facts_of(e.event, e.seq, e.timestamp_us, e.properties))
+                else:
+                    count_in(kept, e.timestamp_us)
+                if e.event in ITEM_EVENTS:
+                    item = item_of(e.event, e.seq, e.timestamp_us, e.properties)
+                    if item is not None:
+                        self.items.append((key, item))
             if user and anon:
                 self._see_pair(Pair(anon, user, e.timestamp_us, e.seq, e.event_id))
             solo = int(user is None and anon is not None)
-            index.append((self.ws, f"e:{e.event}", e.seq, e.timestamp_us, solo))
+            index.append((ws, f"e:{e.event}", e.seq, e.timestamp_us, solo))
             if e.user_id is not None:
-                index.append((self.ws, f"u:{e.user_id}", e.seq, e.timestamp_us, solo))
+                index.append((ws, f"u:{e.user_id}", e.seq, e.timestamp_us, solo))
             if e.anonymous_id is not None:
-                index.append((self.ws, f"a:{e.anonymous_id}", e.seq, e.timestamp_us, solo))
+                index.append((ws, f"a:{e.anonymous_id}", e.seq, e.timestamp_us, solo))
         return index
 
     def _see_pair(self, pair: Pair) -> None:
@@ -116,12 +142,13 @@ class _Batch:
         return flipped
 
     def _store_facts(self) -> None:
+        """Merge the deltas into the stored facts; ``self.stored`` keeps what was saved."""
         kept = self.m.facts(self.ws, self.deltas)
-        merged = {
+        self.stored = {
             key: merge(decode_facts(kept[key]), delta) if key in kept else delta
             for key, delta in self.deltas.items()
         }
-        self.m.save_facts(self.ws, {k: encode_facts(f).decode() for k, f in merged.items()})
+        self.m.save_facts(self.ws, {k: encode_facts(f).decode() for k, f in self.stored.items()})
 
     def _refresh_people(
         self, links: dict[str, str], moved: dict[str, str | None]
@@ -139,7 +166,9 @@ class _Batch:
         users = [k[2:] for k in touched if k[0] == USER]
         anons_of = self.m.anons_of(self.ws, users) if users else {}
         wanted = set(touched) | {f"a:{a}" for anons in anons_of.values() for a in anons}
-        facts = {k: decode_facts(v) for k, v in self.m.facts(self.ws, wanted).items()}
+        unread = wanted - self.stored.keys()  # the batch's own facts were just saved
+        facts = {k: decode_facts(v) for k, v in self.m.facts(self.ws, unread).items()}
+        facts.update(self.stored)
         old = self.m.people(self.ws, touched)
         new: list[Person] = []
         for key in touched:
