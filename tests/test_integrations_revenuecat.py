@@ -149,14 +149,12 @@ def test_a_redelivery_is_a_duplicate_stored_once(api: Api, rc: dict[str, Any]) -
     assert stats["earliest_event_at"] == "2024-03-15T14:22:00Z"
 
 
-@pytest.mark.parametrize("header", [None, "", "Bearer ", "wrong", "Bearer fkwh_wrong", "x" * 5000])
-def test_failed_authentication_is_401_and_stores_nothing(
-    api: Api, rc: dict[str, Any], header: str | None
-) -> None:
+def test_failed_authentication_is_401_and_stores_nothing(api: Api, rc: dict[str, Any]) -> None:
     before = written(api.settings)
-    answer = deliver(api, RC_PATH, header, fixture("revenuecat", "initial_purchase"))
-    assert answer.status_code == 401
-    assert answer.json()["error"] == "unauthorized"
+    for header in (None, "", "Bearer ", "wrong", "Bearer fkwh_wrong", "x" * 5000):
+        answer = deliver(api, RC_PATH, header, fixture("revenuecat", "initial_purchase"))
+        assert answer.status_code == 401, header
+        assert answer.json()["error"] == "unauthorized"
     assert written(api.settings) == before
     assert count_events(api.settings) == 0
 
