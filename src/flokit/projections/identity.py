@@ -70,30 +70,31 @@ class _Batch:
     def _read(self, events: list[LogEvent]) -> list[tuple[int, str, int, int, int]]:
         """Facts per owner and pairs from the batch; the index rows of its events."""
         index: list[tuple[int, str, int, int, int]] = []
-        ws, deltas, ids = self.ws, self.deltas, _Identities()
-        for e in events:
-            user, anon = ids[e.user_id], ids[e.anonymous_id]
+        add, ws, deltas, ids = index.append, self.ws, self.deltas, _Identities()
+        for seq, _, event_id, event, user_id, anonymous_id, ts, properties in events:
+            user, anon = ids[user_id], ids[anonymous_id]
             key = f"{USER}:{user}" if user else f"{ANON}:{anon}" if anon else None
             if key is not None:
                 kept = deltas.get(key)
                 if kept is None:
-                    deltas[key] = facts_of(e.event, e.seq, e.timestamp_us, e.properties)
-                elif e.event in DETAILED_EVENTS:  # deltas' Facts are the batch's own: in place
-                    merge_into(kept, facts_of(e.event, e.seq, e.timestamp_us, e.properties))
+                    deltas[key] = facts_of(event, seq, ts, properties)
+                elif event in DETAILED_EVENTS:  # deltas' Facts are the batch's own: in place
+                    merge_into(kept, facts_of(event, seq, ts, properties))
                 else:
-                    count_in(kept, e.timestamp_us)
-                if e.event in ITEM_EVENTS:
-                    item = item_of(e.event, e.seq, e.timestamp_us, e.properties)
-                    if item is not None:
-                        self.items.append((key, item))
+                    count_in(kept, ts)
+                if (
+                    event in ITEM_EVENTS
+                    and (item := item_of(event, seq, ts, properties)) is not None
+                ):
+                    self.items.append((key, item))
             if user and anon:
-                self._see_pair(Pair(anon, user, e.timestamp_us, e.seq, e.event_id))
+                self._see_pair(Pair(anon, user, ts, seq, event_id))
             solo = int(user is None and anon is not None)
-            index.append((ws, f"e:{e.event}", e.seq, e.timestamp_us, solo))
-            if e.user_id is not None:
-                index.append((ws, f"u:{e.user_id}", e.seq, e.timestamp_us, solo))
-            if e.anonymous_id is not None:
-                index.append((ws, f"a:{e.anonymous_id}", e.seq, e.timestamp_us, solo))
+            add((ws, f"e:{event}", seq, ts, solo))
+            if user_id is not None:
+                add((ws, f"u:{user_id}", seq, ts, solo))
+            if anonymous_id is not None:
+                add((ws, f"a:{anonymous_id}", seq, ts, solo))
         return index
 
     def _see_pair(self, pair: Pair) -> None:
