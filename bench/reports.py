@@ -94,7 +94,7 @@ def build(db: Path, scale: float) -> str:
     done = db.with_suffix(".key")
     if done.exists():
         return done.read_text()
-    remove(db.name)
+    remove(db.stem)  # the log, the read models beside it, their WALs
     store = SqliteStore(db)
     try:
         workspace, issued = store.create_workspace("reports")

@@ -58,7 +58,8 @@ SCHEMA = [
     "CREATE TABLE IF NOT EXISTS rm.event_index (workspace_id INTEGER NOT NULL, key TEXT NOT NULL,"
     " seq INTEGER NOT NULL, ts INTEGER NOT NULL, solo INTEGER NOT NULL,"
     " PRIMARY KEY (workspace_id, key, seq)) WITHOUT ROWID",
-    # The reports' models (store/report_sql.py).
+    # The reports' models (store/report_sql.py), stored in cohort-day order: a report reads
+    # one contiguous range of each table instead of a row lookup per person.
     "CREATE TABLE IF NOT EXISTS rm.report_items (workspace_id INTEGER NOT NULL, owner TEXT NOT"
     " NULL, seq INTEGER NOT NULL, event TEXT NOT NULL, ts INTEGER NOT NULL, currency TEXT,"
     " amount INTEGER, txn TEXT, offer_id TEXT, paywall_id TEXT,"
@@ -68,15 +69,13 @@ SCHEMA = [
     f"CREATE TABLE IF NOT EXISTS rm.report_people (workspace_id INTEGER NOT NULL, key TEXT NOT"
     f" NULL, {_COHORT_COLUMNS}, trial INTEGER NOT NULL, paid INTEGER NOT NULL, converted INTEGER"
     " NOT NULL, renewals INTEGER NOT NULL, paid_first_day INTEGER, ended_day INTEGER,"
-    " PRIMARY KEY (workspace_id, key)) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS rm.report_people_cohort ON report_people (workspace_id,"
-    " cohort_day)",
+    " PRIMARY KEY (workspace_id, cohort_day, key)) WITHOUT ROWID",
+    "CREATE UNIQUE INDEX IF NOT EXISTS rm.report_people_key ON report_people (workspace_id, key)",
     "CREATE TABLE IF NOT EXISTS rm.report_revenue (workspace_id INTEGER NOT NULL, key TEXT NOT"
     " NULL, day INTEGER NOT NULL, currency TEXT NOT NULL, amount INTEGER NOT NULL, events INTEGER"
     f" NOT NULL, payments INTEGER NOT NULL, {_COHORT_COLUMNS},"
-    " PRIMARY KEY (workspace_id, key, day, currency)) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS rm.report_revenue_cohort ON report_revenue (workspace_id,"
-    " cohort_day)",
+    " PRIMARY KEY (workspace_id, cohort_day, key, day, currency)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS rm.report_revenue_key ON report_revenue (workspace_id, key)",
     "INSERT OR IGNORE INTO rm.projection_state VALUES ('identity', 0, 0, 0, 0)",
 ]
 _READ_LOG = f"SELECT {LOG_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
