@@ -312,7 +312,9 @@ def _payback_row(ws, cohort, spend, group, group_by, window, latest):  # type: i
     return row, missing
 
 
-def cohort_curves(ws: Workspace, start: int, end: int, group_by: str) -> dict[str, Any]:
+def cohort_curves(
+    ws: Workspace, start: int, end: int, group_by: str, most_weeks: int = 26
+) -> dict[str, Any]:
     """``GET /v1/reports/cohorts``: cohorts by (group, Monday of the cohort week)."""
     everyone, latest = cohorts(ws)
     members: dict[tuple[str, int], list[Cohort]] = {}
@@ -322,7 +324,7 @@ def cohort_curves(ws: Workspace, start: int, end: int, group_by: str) -> dict[st
     spend = spend_of(ws, group_by, start, end, weekly=True)
     rows, unconverted = {}, 0
     for (group, week), cohort in members.items():
-        weeks = min(104, max(0, (latest - week) // 7))
+        weeks = min(most_weeks, max(0, (latest - week) // 7))
         revenue: dict[int, Fraction] = {}
         for c in cohort:
             for day, currency, amount, _ in c.revenue:

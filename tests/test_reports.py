@@ -56,6 +56,8 @@ def test_bad_parameters_are_named(api: Api) -> None:
         "/v1/reports/cohorts?cohort_start=2024-03-01": "cohort_end",
         "/v1/reports/cohorts?cohort_start=x&cohort_end=2024-03-01": "cohort_start",
         f"{COHORTS}&group_by=": "group_by",
+        f"{COHORTS}&weeks=0": "weeks",
+        f"{COHORTS}&weeks=105": "weeks",
     }
     for path, field in cases.items():
         answer = api.client.get(path, headers=api.headers(api.ro))

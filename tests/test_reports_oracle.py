@@ -169,7 +169,11 @@ rate_rows = st.lists(
     max_size=40,
 )
 queries = st.tuples(
-    st.integers(-3, 40), st.integers(0, 30), st.sampled_from(GROUPS), st.integers(1, 60)
+    st.integers(-3, 40),
+    st.integers(0, 30),
+    st.sampled_from(GROUPS),
+    st.integers(1, 60),
+    st.integers(1, 10),
 )
 
 
@@ -195,7 +199,7 @@ def test_reports_match_the_reference_computation(
     spend: tuple[list[dict[str, Any]], list[dict[str, Any]]],
     rates: list[dict[str, Any]],
     currency: str,
-    asked: list[tuple[int, int, str, int]],
+    asked: list[tuple[int, int, str, int, int]],
 ) -> None:
     workspace, issued = api.store.create_workspace("oracle")
     api.store.set_reporting_currency(workspace, currency)
@@ -216,10 +220,10 @@ def test_reports_match_the_reference_computation(
     if rates:
         post(api, "/v1/fx-rates", rates, issued.secret)
         reference.send_rates(rates)
-    for start, length, group_by, window in asked:
+    for start, length, group_by, window, weeks in asked:
         first, last = iso_day(BASE + start), iso_day(BASE + start + length)
         check_payback(api, key, reference, first, last, group_by, window)
-        check_cohorts(api, key, reference, first, last, group_by)
+        check_cohorts(api, key, reference, first, last, group_by, weeks)
 
 
 def post(api: Api, path: str, rows: list[dict[str, Any]], key: str) -> None:
@@ -242,12 +246,14 @@ def check_payback(
     assert body["meta"]["currency"] == ws.currency
 
 
-def check_cohorts(api: Api, key: str, ws: Workspace, first: str, last: str, group_by: str) -> None:
-    query = f"cohort_start={first}&cohort_end={last}&group_by={group_by}"
+def check_cohorts(
+    api: Api, key: str, ws: Workspace, first: str, last: str, group_by: str, weeks: int
+) -> None:
+    query = f"cohort_start={first}&cohort_end={last}&group_by={group_by}&weeks={weeks}"
     got = api.client.get(f"/v1/reports/cohorts?{query}", headers=api.headers(key))
     assert got.status_code == 200, got.text
     body = got.json()
-    want = cohort_curves(ws, day_number(first), day_number(last), group_by)
+    want = cohort_curves(ws, day_number(first), day_number(last), group_by, weeks)
     found = {(c["group"], c["cohort_week"]): c for c in body["cohorts"]}
     assert found.keys() == want["cohorts"].keys(), query
     for slot, cohort in found.items():

@@ -17,6 +17,8 @@ Count = Annotated[int, Meta(ge=0)]
 #: An amount in the reporting currency, or null where it cannot be computed.
 Amount = float | None
 MAX_WINDOW = 730
+#: Weeks of curve a cohort shows: by default half a year, at most two.
+DEFAULT_WEEKS, MAX_WEEKS = 26, 104
 _GROUP_BY = Meta(description="The dimension rows are grouped by")
 
 
@@ -37,6 +39,9 @@ class CohortParams(msgspec.Struct):
     cohort_start: Annotated[Day, Meta(description="First cohort day (YYYY-MM-DD)")]
     cohort_end: Annotated[Day, Meta(description="Last cohort day (YYYY-MM-DD)")]
     group_by: Annotated[GroupBy, _GROUP_BY] = GroupBy.CAMPAIGN
+    weeks: Annotated[
+        int, Meta(ge=1, le=MAX_WEEKS, description="Weeks of curve after the cohort week")
+    ] = DEFAULT_WEEKS
 
 
 class ReportMeta(msgspec.Struct, omit_defaults=True):

@@ -12,6 +12,8 @@ from starlette.responses import Response
 
 from flokit.api.paging import param_names
 from flokit.api.report_bodies import (
+    DEFAULT_WEEKS,
+    MAX_WEEKS,
     MAX_WINDOW,
     CohortCurve,
     CohortParams,
@@ -45,8 +47,6 @@ DEFAULT_WINDOW = 30
 #: The longest cohort-date ranges, in days: about three years of payback, two of curves.
 MAX_PAYBACK_DAYS = 1_100
 MAX_COHORT_DAYS = 731
-#: Weeks of curve a cohort shows at most.
-MAX_WEEKS = 104
 
 
 async def payback(request: Request) -> Response:
@@ -56,7 +56,8 @@ async def payback(request: Request) -> Response:
     params = request.query_params
     first, last, *others = param_names(PaybackParams)
     start, end = date_range(params, first, last, MAX_PAYBACK_DAYS, tuple(others))
-    group_by, window = _group_by(params), _window(params)
+    group_by = _group_by(params)
+    window = _number(params, "cohort_window_days", DEFAULT_WINDOW, MAX_WINDOW)
     currency = await svc.store.reporting_currency(key.workspace_id)
     scope = Scope(key.workspace_id, start, end, group_by, currency)
 
@@ -104,6 +105,7 @@ async def cohorts(request: Request) -> Response:
     first, last, *others = param_names(CohortParams)
     start, end = date_range(params, first, last, MAX_COHORT_DAYS, tuple(others))
     group_by = _group_by(params)
+    most = _number(params, "weeks", DEFAULT_WEEKS, MAX_WEEKS)
     currency = await svc.store.reporting_currency(key.workspace_id)
     scope = Scope(key.workspace_id, start, end, group_by, currency)
 
@@ -112,7 +114,7 @@ async def cohorts(request: Request) -> Response:
         sums, unconverted = _cohort_sums(q, scope)
         latest_day = day_of(latest) if latest is not None else scope.end
         rows = [
-            _curve(cohort_row(g, week, s, min(MAX_WEEKS, max(0, (latest_day - week) // 7))))
+            _curve(cohort_row(g, week, s, min(most, max(0, (latest_day - week) // 7))))
             for (g, week), s in sorted(sums.items())
         ]
         return Cohorts(rows, _meta(scope, as_of, latest, unconverted, svc.now_us()))
@@ -166,13 +168,10 @@ def _group_by(params: Mapping[str, str]) -> GroupBy:
         raise InvalidRequest(f"group_by must be one of {names}", field="group_by") from None
 
 
-def _window(params: Mapping[str, str]) -> int:
-    raw = params.get("cohort_window_days")
+def _number(params: Mapping[str, str], name: str, default: int, most: int) -> int:
+    raw = params.get(name)
     if raw is None:
-        return DEFAULT_WINDOW
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_WINDOW:
-        raise InvalidRequest(
-            f"cohort_window_days must be an integer from 1 to {MAX_WINDOW}",
-            field="cohort_window_days",
-        )
+        return default
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise InvalidRequest(f"{name} must be an integer from 1 to {most}", field=name)
     return int(raw)
