@@ -175,14 +175,33 @@ def latency(url: str, key: str, requests: int) -> dict[str, Any]:
     }
 
 
+def caught_up(url: str, budget_s: float = 900) -> float:
+    """Wait until the projector has nothing left behind (a cached workspace may hold an earlier
+    run's load); the seconds it took."""
+    began = time.perf_counter()
+    while time.perf_counter() - began < budget_s:
+        metrics = httpx.get(f"{url}/metrics", timeout=30).text
+        lag = [
+            line for line in metrics.splitlines() if line.startswith("flokit_projection_lag_events")
+        ]
+        if lag and float(lag[0].split()[-1]) == 0:
+            break
+        time.sleep(1)
+    return time.perf_counter() - began
+
+
 def freshness(url: str, key: str, markers: int, batches: int) -> dict[str, Any]:
     """Seconds from a marker's 200 to the payback report showing it, while ingest runs."""
+    waited = caught_up(url)
     load: dict[str, Any] = {}
-    loader = threading.Thread(target=lambda: load.update(drive(url, key, 1, batches)))
+    # Seeds of this run's own: batches a cached workspace already holds would be duplicates.
+    first = int(time.time()) % 100_000 * 10_000
+    loader = threading.Thread(target=lambda: load.update(drive(url, key, first, batches)))
     loader.start()
     headers = {"Authorization": f"Bearer {key}"}
     seen: list[float] = []
     day = format_day(FIRST_DAY + DAYS - 1)
+    run = f"{first}"  # markers of this run's own (a cached workspace keeps earlier ones)
     with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
         time.sleep(2)  # let the load reach its pace (not a synchronisation)
         for k in range(markers):
@@ -190,21 +209,22 @@ def freshness(url: str, key: str, markers: int, batches: int) -> dict[str, Any]:
                 break
             install = {
                 "event": "install_attributed",
-                "user_id": f"fresh_{k}",
+                "user_id": f"fresh_{run}_{k}",
                 "timestamp": f"{day}T12:00:00Z",
-                "properties": {"campaign_id": f"fresh_{k}", "channel": "meta"},
+                "properties": {"campaign_id": f"fresh_{run}_{k}", "channel": "meta"},
             }
             assert http.post("/v1/batch/events", json={"events": [install]}).status_code == 200
             posted = time.perf_counter()
             path = f"/v1/reports/payback?start_date={day}&end_date={day}&group_by=campaign"
             for _ in range(600):
                 rows = http.get(path).json()["rows"]
-                if any(r["group"] == f"fresh_{k}" for r in rows):
+                if any(r["group"] == f"fresh_{run}_{k}" for r in rows):
                     seen.append(time.perf_counter() - posted)
                     break
                 time.sleep(0.05)
     loader.join()
     return {
+        "waited_for_projector_s": waited,
         "markers_seen": len(seen),
         "median_s": statistics.median(seen) if seen else None,
         "max_s": max(seen) if seen else None,
