@@ -1,12 +1,15 @@
-"""Headless Chromium for the reports page's tests: Debian's /usr/bin/chromium driven by
-Playwright (no browser download), a guard that keeps every request on 127.0.0.1, and a watch for
-script errors and Content-Security-Policy violations."""
+"""Headless Chromium for every page test: Debian's /usr/bin/chromium driven by Playwright (no
+browser download), a guard that keeps every request on 127.0.0.1, and a watch for script errors
+and Content-Security-Policy violations. The fixtures below are the one set-up of the page tests
+(tests/conftest.py makes them visible to every test module)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-from playwright.sync_api import BrowserContext, Page, Route
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -45,3 +48,44 @@ def watch_problems(page: Page) -> list[str]:
         lambda msg: problems.append(msg.text) if "Content Security Policy" in msg.text else None,
     )
     return problems
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """A browser profile of its own (its own localStorage) per test."""
+    made = browser.new_context()
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def outside(context: BrowserContext) -> Iterator[list[str]]:
+    """Requests for anywhere but 127.0.0.1: blocked, and there must be none."""
+    blocked = block_outside(context)
+    yield blocked
+    assert blocked == []
+
+
+@pytest.fixture
+def fresh_page(context: BrowserContext, outside: list[str]) -> Iterator[Page]:
+    """A page with nothing saved that must raise no script error nor Content-Security-Policy
+    violation (and whose requests stay on 127.0.0.1)."""
+    opened = context.new_page()
+    problems = watch_problems(opened)
+    yield opened
+    assert problems == []
+
+
+@pytest.fixture
+def page(fresh_page: Page) -> Page:
+    """The fresh page, under the name page tests use (a module may override it, e.g. to save a
+    key first)."""
+    return fresh_page

@@ -21,6 +21,7 @@ from flokit.settings import Settings
 from flokit.store import Store, open_store
 
 from backends import BACKENDS, REDIS_URL, postgres_database, redis_prefix
+from chromium import browser, context, fresh_page, outside, page  # noqa: F401 (the page tests' fixtures)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from server import Server, cli
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
-
-
-def test_upload_a_file_and_see_the_outcome(browser: Browser, tmp_path: Path) -> None:
+def test_upload_a_file_and_see_the_outcome(page: Page, tmp_path: Path) -> None:
     db = tmp_path / "page.db"
     key = cli(db, "workspaces", "create", "w")["api_key"]
     data = tmp_path / "mixed.csv"
@@ -43,7 +22,6 @@ def test_upload_a_file_and_see_the_outcome(browser: Browser, tmp_path: Path) -> 
     )
     server = Server(db)
     try:
-        page = browser.new_page()
         page.goto(f"{server.url}/app/import")
         expect(page.locator("h1")).to_contain_text("Import")
         page.fill("#key", key)

@@ -14,20 +14,10 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from server import Server, cli
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PROJECTION_WAIT_S = 20.0
 UI_WAIT_MS = 15_000
 SPECIAL_USER = "usr 4/ & <b>é</b>?#x"  # needs URL-encoding (even its "/") and escaping everywhere
@@ -208,35 +198,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    """A browser profile of its own (its own localStorage) per test."""
-    made = browser.new_context()
-    yield made
-    made.close()
-
-
-@pytest.fixture
-def blank(context: BrowserContext, site: Site) -> Iterator[Page]:
-    """A page with no key saved; it must raise no script error nor CSP violation."""
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on(
-        "console",
-        lambda msg: problems.append(msg.text) if "Content Security Policy" in msg.text else None,
-    )
+def blank(fresh_page: Page, site: Site) -> Page:
+    """A page with no key saved (tests/chromium.py), once every event sent is projected."""
     site.wait_projected()
-    yield page
-    assert problems == []
+    return fresh_page
 
 
 @pytest.fixture

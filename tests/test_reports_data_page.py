@@ -15,9 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from chromium import CHROMIUM, FLAGS, block_outside, watch_problems
 from server import Server, cli
 
 START, END = "2024-03-01", "2024-03-31"
@@ -208,35 +207,15 @@ def wait_projected(site: Site) -> None:
     raise AssertionError(f"projection at {as_of}, not at {site.position}")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    made = browser.new_context()
-    yield made
-    made.close()
-
-
-@pytest.fixture
-def page(context: BrowserContext, site: Site) -> Iterator[Page]:
+def page(fresh_page: Page, site: Site) -> Page:
     """A page with the key pasted once; no request leaves 127.0.0.1, no script error, no CSP
-    violation."""
-    blocked = block_outside(context)
-    opened = context.new_page()
-    problems = watch_problems(opened)
-    opened.goto(f"{site.url}/app/events")
-    opened.fill("#key", site.key)
-    opened.click("#save-key")
-    expect(opened.locator("#key-state")).to_have_text("Key saved in this browser.")
-    yield opened
-    assert problems == []
-    assert blocked == []
+    violation (tests/chromium.py)."""
+    fresh_page.goto(f"{site.url}/app/events")
+    fresh_page.fill("#key", site.key)
+    fresh_page.click("#save-key")
+    expect(fresh_page.locator("#key-state")).to_have_text("Key saved in this browser.")
+    return fresh_page
 
 
 def fixed(value: float, places: int) -> str:

@@ -14,9 +14,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from chromium import CHROMIUM, FLAGS, block_outside, watch_problems
 from server import Server, cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,38 +33,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, s
         yield running, key
     finally:
         running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    made = browser.new_context()
-    yield made
-    made.close()
-
-
-@pytest.fixture
-def outside(context: BrowserContext) -> Iterator[list[str]]:
-    """Requests for anywhere but 127.0.0.1: blocked, and there must be none."""
-    blocked = block_outside(context)
-    yield blocked
-    assert blocked == []
-
-
-@pytest.fixture
-def page(context: BrowserContext, outside: list[str]) -> Iterator[Page]:
-    """A page that must raise no script error nor Content-Security-Policy violation."""
-    opened = context.new_page()
-    problems = watch_problems(opened)
-    yield opened
-    assert problems == []
 
 
 def test_the_chart_library_is_shipped_in_the_package_and_served_from_it(
