@@ -8,14 +8,7 @@ from typing import Any
 
 from flokit.integrations import fields as f
 from flokit.integrations.outcome import CanonicalEvent, Dropped, DropReason, Mapped, ProviderType
-from flokit.integrations.registry import (
-    Delivery,
-    Locate,
-    MapContext,
-    NotProviderShape,
-    Provider,
-    credential_matches,
-)
+from flokit.integrations.registry import Delivery, MapContext, NotProviderShape, secret_provider
 
 #: Adapty's default event names → (canonical event, trial_converted). Adapty lets users rename
 #: its events; an integration's ``event_names`` maps the names it sends back to these.
@@ -85,12 +78,9 @@ def _properties(name: str, props: dict[str, Any], converted: bool | None) -> dic
     )
 
 
-PROVIDER = Provider(
+PROVIDER = secret_provider(
     type=ProviderType.ADAPTY,
     path="/v1/integrations/adapty/webhook",
-    methods=("POST",),
-    locate=Locate.BY_SECRET,
     map=map_delivery,
-    authenticate=credential_matches(credential),
     credential=credential,
 )

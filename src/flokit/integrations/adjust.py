@@ -8,14 +8,7 @@ from typing import Any
 
 from flokit.integrations import fields as f
 from flokit.integrations.outcome import CanonicalEvent, Dropped, DropReason, Mapped, ProviderType
-from flokit.integrations.registry import (
-    Delivery,
-    Locate,
-    MapContext,
-    NotProviderShape,
-    Provider,
-    credential_matches,
-)
+from flokit.integrations.registry import Delivery, MapContext, NotProviderShape, secret_provider
 
 INSTALL_KINDS = frozenset({"install", "reattribution"})
 PLATFORMS = {"ios": "ios", "ipados": "ios", "android": "android"}
@@ -88,13 +81,11 @@ def _event_properties(payload: dict[str, Any]) -> dict[str, Any]:
     return {**passed, **f.present(revenue=revenue, currency=f.currency(payload, "currency"))}
 
 
-PROVIDER = Provider(
+PROVIDER = secret_provider(
     type=ProviderType.ADJUST,
     path="/ingest/adjust",
-    methods=("GET", "POST"),
-    locate=Locate.BY_SECRET,
     map=map_delivery,
-    authenticate=credential_matches(credential),
     credential=credential,
+    methods=("GET", "POST"),
     payload=parameters,
 )

@@ -124,6 +124,28 @@ def credential_matches(credential: Credential) -> Authenticator:
     return authenticate
 
 
+def secret_provider(
+    type: ProviderType,
+    path: str,
+    map: Mapper,
+    credential: Credential,
+    methods: tuple[str, ...] = ("POST",),
+    payload: Callable[[Delivery], Any] | None = None,
+) -> Provider:
+    """A provider located by the generated secret its deliveries present (``credential``), and
+    authenticated by that same secret: the two always go together."""
+    return Provider(
+        type=type,
+        path=path,
+        methods=methods,
+        locate=Locate.BY_SECRET,
+        map=map,
+        authenticate=credential_matches(credential),
+        credential=credential,
+        payload=payload,
+    )
+
+
 def providers() -> dict[ProviderType, Provider]:
     """Every provider this FloKit receives from, by type."""
     from flokit.integrations import adapty, adjust, revenuecat, stripe_provider

@@ -7,14 +7,7 @@ from typing import Any
 
 from flokit.integrations import fields as f
 from flokit.integrations.outcome import CanonicalEvent, Dropped, DropReason, Mapped, ProviderType
-from flokit.integrations.registry import (
-    Delivery,
-    Locate,
-    MapContext,
-    NotProviderShape,
-    Provider,
-    credential_matches,
-)
+from flokit.integrations.registry import Delivery, MapContext, NotProviderShape, secret_provider
 
 ANONYMOUS_PREFIX = "$RCAnonymousID:"
 DAY_MS = 86_400_000
@@ -156,12 +149,9 @@ def _trial_days(event: dict[str, Any]) -> int | None:
     return round((expires - purchased) / DAY_MS)
 
 
-PROVIDER = Provider(
+PROVIDER = secret_provider(
     type=ProviderType.REVENUECAT,
     path="/v1/integrations/revenuecat/webhook",
-    methods=("POST",),
-    locate=Locate.BY_SECRET,
     map=map_delivery,
-    authenticate=credential_matches(credential),
     credential=credential,
 )
