@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -111,6 +111,24 @@ def end_to_end(
     """``flokit serve`` driven by 8 connections from another process; its figures."""
     server_env = {**UNTHROTTLED, **(env or {})}
     server = Server(db, workers=workers, log=db.with_suffix(".serve.log"), env=server_env)
+    return drive_then_stop(server, key, first_seed, count)
+
+
+class Running(Protocol):
+    """A server process started for a benchmark: ours (tests/server.py) or the peer's."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]: ...
+
+    def stop(self) -> None: ...
+
+
+def drive_then_stop(server: Running, key: str, first_seed: int, count: int) -> dict[str, Any]:
+    """``drive`` against a started server, with the server's peak RSS; the server is stopped
+    whatever happens."""
     try:
         result = drive(server.url, key, first_seed, count)
         result["server_rss_mb"] = peak_rss_mb(server.proc.pid)

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from common import HERE, OUT, drive, end_to_end, fresh_db, peak_rss_mb, remove
+from common import HERE, OUT, drive_then_stop, end_to_end, fresh_db, remove
 from peer_app import create_db
 from server import free_port
 
@@ -75,13 +75,7 @@ class PeerServer:
 
 
 def peer_run(db: Path, key: str, first_seed: int, count: int, workers: int) -> dict[str, Any]:
-    server = PeerServer(db, workers)
-    try:
-        result = drive(server.url, key, first_seed, count)
-        result["server_rss_mb"] = peak_rss_mb(server.proc.pid)
-    finally:
-        server.stop()
-    return result
+    return drive_then_stop(PeerServer(db, workers), key, first_seed, count)
 
 
 def line(name: str, run: dict[str, Any]) -> str:
