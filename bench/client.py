@@ -15,6 +15,8 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from workload import encoded_batch
@@ -22,16 +24,44 @@ from workload import encoded_batch
 Result = tuple[float, int, int, int]  # seconds, status, stored, rejected
 
 
+Answer = tuple[float, int, dict[str, Any]]  # seconds, status, the JSON answer
+
+
 def main() -> None:
     urls, key = sys.argv[1].split(","), sys.argv[2]
     first, count, connections = map(int, sys.argv[3:6])
     bodies = [encoded_batch(seed) for seed in range(first, first + count)]  # before the clock
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def handshake() -> None:
+        if "--handshake" in sys.argv[6:]:
+            print("ready", flush=True)
+            sys.stdin.readline()
+
+    answers, wall = post_all(urls, "/v1/batch/events", headers, bodies, connections, handshake)
+    results: list[Result] = [
+        (elapsed, status, got.get("accepted", 0) - got.get("duplicates", 0), got.get("rejected", 0))
+        for elapsed, status, got in answers
+    ]
+    print(json.dumps(stats(results, wall, bodies)), flush=True)
+
+
+def post_all(
+    urls: list[str],
+    path: str,
+    headers: dict[str, str],
+    bodies: list[bytes],
+    connections: int,
+    ready: Callable[[], None] = lambda: None,
+) -> tuple[list[Answer], float]:
+    """Every body posted once to ``path`` over ``connections`` keep-alive connections
+    (connection i to URL i mod n): each answer with its latency, and the wall time from the
+    start. ``ready`` runs when everything is set up, just before the clock starts."""
     work: queue.SimpleQueue[bytes] = queue.SimpleQueue()
     for body in bodies:
         work.put(body)
-    results: list[Result] = []
+    answers: list[Answer] = []
     lock = threading.Lock()
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
     def worker(url: str) -> None:
         target = urlsplit(url)
@@ -43,26 +73,23 @@ def main() -> None:
                 conn.close()
                 return
             started = time.perf_counter()
-            conn.request("POST", "/v1/batch/events", body, headers)
+            conn.request("POST", path, body, headers)
             response = conn.getresponse()
-            payload = json.loads(response.read())
+            answer = json.loads(response.read())
             elapsed = time.perf_counter() - started
-            stored = payload.get("accepted", 0) - payload.get("duplicates", 0)
             with lock:
-                results.append((elapsed, response.status, stored, payload.get("rejected", 0)))
+                answers.append((elapsed, response.status, answer))
 
     threads = [
         threading.Thread(target=worker, args=(urls[i % len(urls)],)) for i in range(connections)
     ]
-    if "--handshake" in sys.argv[6:]:
-        print("ready", flush=True)
-        sys.stdin.readline()
+    ready()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    print(json.dumps(stats(results, time.perf_counter() - started, bodies)), flush=True)
+    return answers, time.perf_counter() - started
 
 
 def stats(results: list[Result], wall: float, bodies: list[bytes]) -> dict[str, object]:

@@ -13,16 +13,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import http.client
 import json
-import queue
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from client import post_all
 
 from flokit.integrations import admin
 from flokit.integrations.outcome import CanonicalEvent, ProviderType
@@ -121,50 +120,19 @@ def drive(url: str, path: str, auth: str, bodies: list[bytes], connections: int)
 def client(spec: dict[str, Any]) -> None:
     """The load generator: bodies on standard input, one per line; JSON stats on output."""
     bodies = sys.stdin.buffer.read().split(b"\n")
-    work: queue.SimpleQueue[bytes] = queue.SimpleQueue()
-    for body in bodies:
-        work.put(body)
-    target = urlsplit(spec["url"])
     headers = {"Authorization": spec["auth"], "Content-Type": "application/json"}
-    latencies: list[float] = []
-    stored, statuses, lock = 0, set(), threading.Lock()
-
-    def worker() -> None:
-        nonlocal stored
-        conn = http.client.HTTPConnection(target.hostname or "", target.port, timeout=120)
-        while True:
-            try:
-                body = work.get_nowait()
-            except queue.Empty:
-                conn.close()
-                return
-            started = time.perf_counter()
-            conn.request("POST", spec["path"], body, headers)
-            response = conn.getresponse()
-            answer = json.loads(response.read())
-            elapsed = time.perf_counter() - started
-            new = answer.get("accepted", 1 if "event_id" in answer else 0) - answer.get(
-                "duplicates", 0
-            )
-            with lock:
-                latencies.append(elapsed)
-                statuses.add(response.status)
-                stored += new
-
-    threads = [threading.Thread(target=worker) for _ in range(spec["connections"])]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - started
-    latencies.sort()
+    answers, wall = post_all([spec["url"]], spec["path"], headers, bodies, spec["connections"])
+    stored = sum(
+        got.get("accepted", 1 if "event_id" in got else 0) - got.get("duplicates", 0)
+        for _, _, got in answers
+    )
+    latencies = sorted(elapsed for elapsed, _, _ in answers)
     print(
         json.dumps(
             {
                 "requests": len(latencies),
                 "stored": stored,
-                "statuses": sorted(statuses),
+                "statuses": sorted({status for _, status, _ in answers}),
                 "per_s": stored / wall,
                 "p50_ms": latencies[len(latencies) // 2] * 1000,
                 "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
