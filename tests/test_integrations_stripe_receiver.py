@@ -4,6 +4,7 @@ deliveries through the pipeline, and the mapper's memory kept per integration in
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from typing import Any
 
@@ -14,6 +15,7 @@ from stripe_helpers import load
 from flokit.integrations.stripe_signature import expected_signature
 
 from conftest import Api
+from server import cli
 
 SECRET = "whsec_5Jb0y0AqS3rNfS1o7XmV7bq6y2oVvYQd"
 
@@ -66,3 +68,73 @@ def test_a_bad_signature_is_401_and_stores_nothing(
 
 def test_an_unknown_integration_id_is_401(api: Api) -> None:
     assert send(api, {"id": "int_nope"}, load("subscription_deleted.json")).status_code == 401
+
+
+NEW = "whsec_Q2d7n1rVxL0pY8kWmC4sT6hJ9bE3fA5u"
+
+
+def set_secret(api: Api, integration_id: str, body: Any, key: str | None = None) -> Any:
+    return api.client.patch(
+        f"/v1/integrations/{integration_id}", json=body, headers=api.headers(key)
+    )
+
+
+def test_a_rolled_secret_kept_beside_the_old_accepts_either(
+    api: Api, stripe: dict[str, Any]
+) -> None:
+    answer = set_secret(api, stripe["id"], {"signing_secret": NEW, "keep_previous": True})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["url"] == stripe["url"]
+    old = send(api, stripe, load("subscription_created_trialing_basil.json"))
+    new = send(api, stripe, load("invoice_subscription_cycle_basil.json"), secret=NEW)
+    assert (old.json()["accepted"], new.json()["accepted"]) == (1, 1), (old.text, new.text)
+
+
+def test_a_replaced_secret_is_refused_and_stores_nothing(api: Api, stripe: dict[str, Any]) -> None:
+    assert set_secret(api, stripe["id"], {"signing_secret": NEW}).status_code == 200
+    before = written(api.settings)
+    assert send(api, stripe, load("subscription_deleted.json")).status_code == 401
+    assert written(api.settings) == before
+    assert send(api, stripe, load("subscription_deleted.json"), secret=NEW).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"signing_secret": "sk_live_abc"}, 400),
+        ({"signing_secret": "whsec_"}, 400),
+        ({"signing_secret": f"{NEW},whsec_other"}, 400),
+        ({"signing_secret": NEW, "colour": "red"}, 400),
+        ({"keep_previous": True}, 400),
+    ],
+)
+def test_a_bad_secret_is_400_and_changes_nothing(
+    api: Api, stripe: dict[str, Any], body: Any, status: int
+) -> None:
+    answer = set_secret(api, stripe["id"], body)
+    assert answer.status_code == status, answer.text
+    assert send(api, stripe, load("subscription_deleted.json")).status_code == 200
+
+
+def test_only_a_known_stripe_integration_and_a_read_write_key_set_a_secret(
+    api: Api, stripe: dict[str, Any]
+) -> None:
+    assert set_secret(api, "int_nope", {"signing_secret": NEW}).status_code == 404
+    adapty = connect(api, "adapty")
+    assert set_secret(api, adapty["id"], {"signing_secret": NEW}).status_code == 400
+    assert set_secret(api, stripe["id"], {"signing_secret": NEW}, api.ro).status_code == 403
+    assert send(api, stripe, load("subscription_deleted.json")).status_code == 200
+
+
+def test_the_cli_rolls_and_then_replaces_the_secret(api: Api, stripe: dict[str, Any]) -> None:
+    db = api.settings.db
+    rolled = cli(
+        db, "integrations", "set-secret", stripe["id"], "--signing-secret", NEW, "--keep-previous"
+    )
+    assert rolled == {"id": stripe["id"], "signing_secrets": 2}
+    assert send(api, stripe, load("subscription_created_trialing_basil.json")).status_code == 200
+    cli(db, "integrations", "set-secret", stripe["id"], "--signing-secret", NEW)
+    assert send(api, stripe, load("subscription_deleted.json")).status_code == 401
+    assert send(api, stripe, load("subscription_deleted.json"), secret=NEW).status_code == 200
+    with pytest.raises(subprocess.CalledProcessError):
+        cli(db, "integrations", "set-secret", "int_nope", "--signing-secret", NEW)

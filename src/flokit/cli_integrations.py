@@ -1,4 +1,4 @@
-"""``flokit integrations create|list|show|delete``: provider integrations as data."""
+"""``flokit integrations create|list|show|set-secret|delete``: provider integrations as data."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from flokit.integrations import admin
 from flokit.integrations.outcome import ProviderType
 from flokit.integrations.records import Integration
 from flokit.integrations.registry import providers
+from flokit.integrations.stripe_provider import signing_secrets
 from flokit.settings import Settings
 from flokit.store import Store
 
@@ -108,6 +109,36 @@ def show(
         _print_json(described)
     else:
         out.print_json(msgspec.json.encode(described).decode())
+
+
+@integrations_app.command("set-secret")
+def set_secret(
+    integration_id: str,
+    signing_secret: Annotated[
+        str, typer.Option("--signing-secret", help="Stripe's new endpoint secret (whsec_…)")
+    ],
+    keep_previous: Annotated[
+        bool,
+        typer.Option("--keep-previous", help="The old secret(s) stay valid beside the new one"),
+    ] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Roll a Stripe integration's signing secret; its id and URL stay."""
+    asked = admin.NewSigningSecret(signing_secret, keep_previous)
+    with _store(db) as store:
+        integration = asyncio.run(store.get_integration(integration_id))
+        if integration is None:
+            raise _fail(f"no integration {integration_id}")
+        try:
+            changed = asyncio.run(admin.set_signing_secret(store, integration, asked))
+        except admin.SecretError as exc:
+            raise _fail(str(exc)) from None
+    count = len(signing_secrets(changed.secret))
+    if as_json:
+        _print_json({"id": changed.id, "signing_secrets": count})
+    else:
+        out.print(f"{changed.id}: {count} signing secret(s) accepted")
 
 
 @integrations_app.command("delete")

@@ -1,4 +1,5 @@
-"""``POST /v1/integrations`` (read-write key), ``GET /v1/integrations[/{id}]`` (any key)."""
+"""``POST /v1/integrations`` and ``PATCH /v1/integrations/{id}`` (read-write key),
+``GET /v1/integrations[/{id}]`` (any key)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,30 @@ async def get_integration(request: Request) -> Response:
     if integration is None or integration.workspace_id != key.workspace_id:
         raise NotFound(f"No integration {integration_id[:100]} in this workspace")
     return json_response(await _describe(svc, integration, _base_url(request)))
+
+
+async def set_signing_secret(request: Request) -> Response:
+    """200 with the integration once its signing secret is replaced or added (Stripe)."""
+    note(request, route="integrations_set_secret")
+    svc = services(request)
+    key = await authenticate(request.headers, svc.store)
+    require_write(key)
+    body = await read_body(request.headers, request.stream(), MAX_BODY, gzipped=False)
+    try:
+        asked = msgspec.json.decode(body, type=admin.NewSigningSecret)
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(f"Invalid signing secret change: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidJson(f"Body is not valid JSON ({exc})") from None
+    integration_id = request.path_params["integration_id"]
+    found = await svc.store.get_integration(integration_id)
+    if found is None or found.workspace_id != key.workspace_id:
+        raise NotFound(f"No integration {integration_id[:100]} in this workspace")
+    try:
+        changed = await admin.set_signing_secret(svc.store, found, asked)
+    except admin.SecretError as exc:
+        raise InvalidRequest(str(exc)) from None
+    return json_response(await _describe(svc, changed, _base_url(request)))
 
 
 async def _describe(svc: Services, integration: Integration, base_url: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from flokit.api import integrations, integrations_admin
 from flokit.api.bodies import DateTime
 from flokit.api.table import JSON, Access, Endpoint, Header, json_reply
 from flokit.errors import InvalidJson, InvalidRequest, NotFound, PayloadTooLarge, Unauthorized
-from flokit.integrations.admin import IntegrationStatus, NewIntegration
+from flokit.integrations.admin import IntegrationStatus, NewIntegration, NewSigningSecret
 from flokit.integrations.outcome import DropReason, ProviderType
 from flokit.integrations.registry import Provider, providers
 from flokit.settings import Settings
@@ -77,6 +77,10 @@ def _new_integration(settings: Settings) -> dict[str, type]:
     return {JSON: NewIntegration}
 
 
+def _new_signing_secret(settings: Settings) -> dict[str, type]:
+    return {JSON: NewSigningSecret}
+
+
 def _delivery(settings: Settings) -> dict[str, Any]:
     return {JSON: dict[str, Any]}
 
@@ -123,6 +127,17 @@ def endpoints() -> list[Endpoint]:
             Access.READ,
             {200: json_reply(IntegrationBody, "The integration")},
             (NotFound,),
+        ),
+        Endpoint(
+            "PATCH",
+            "/v1/integrations/{integration_id}",
+            integrations_admin.set_signing_secret,
+            "Replace a Stripe integration's signing secret, or add one beside the old"
+            " (keep_previous) while Stripe rolls it; its URL stays",
+            Access.WRITE,
+            {200: json_reply(IntegrationBody, "The integration")},
+            (InvalidJson, InvalidRequest, NotFound, PayloadTooLarge),
+            body=_new_signing_secret,
         ),
     ]
     receivers = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import string
 import time
+from dataclasses import replace
 from enum import StrEnum
 from typing import Any
 
@@ -20,6 +21,7 @@ from flokit.integrations.registry import (
     hash_secret,
     providers,
 )
+from flokit.integrations.stripe_provider import signing_secrets
 from flokit.keys import new_public_id
 from flokit.store.contract import IntegrationStore
 from flokit.timestamps import format_iso
@@ -58,6 +60,10 @@ class CreateError(ValueError):
     """An integration that cannot be made as asked (the message says why)."""
 
 
+class SecretError(ValueError):
+    """A signing secret that cannot be set as asked (the message says why)."""
+
+
 class NewIntegration(msgspec.Struct, forbid_unknown_fields=True):
     """What creating an integration takes (``POST /v1/integrations`` body, CLI options)."""
 
@@ -66,6 +72,15 @@ class NewIntegration(msgspec.Struct, forbid_unknown_fields=True):
     signing_secret: str | None = None  # Stripe's whsec_… (Stripe only)
     event_names: dict[str, str] = {}
     event_tokens: dict[str, str] = {}
+
+
+class NewSigningSecret(msgspec.Struct, forbid_unknown_fields=True):
+    """Rolling a Stripe integration's signing secret (``PATCH /v1/integrations/{id}`` body,
+    ``flokit integrations set-secret``): ``keep_previous`` keeps the old secret(s) valid beside
+    the new one while Stripe signs with both."""
+
+    signing_secret: str
+    keep_previous: bool = False
 
 
 def new_secret() -> str:
@@ -100,6 +115,22 @@ async def create(
     )
     await store.create_integration(integration)
     return integration, secret
+
+
+async def set_signing_secret(
+    store: IntegrationStore, integration: Integration, asked: NewSigningSecret
+) -> Integration:
+    """Replace (or, keeping the previous ones, add) a Stripe integration's signing secret;
+    its id and URL stay, so the endpoint at Stripe needs no change."""
+    if integration.type is not ProviderType.STRIPE:
+        raise SecretError(f"A {integration.type.value} integration has no signing secret to set")
+    new = asked.signing_secret.strip()
+    if not new.startswith("whsec_") or len(new) == len("whsec_") or "," in new:
+        raise SecretError("A Stripe signing secret is one whsec_… value")
+    kept = signing_secrets(integration.secret) if asked.keep_previous else []
+    joined = ",".join([new, *(old for old in kept if old != new)])
+    await store.set_signing_secret(integration.id, joined)
+    return replace(integration, secret=StoredSecret(None, joined))
 
 
 def url(provider: Provider, integration: Integration, base_url: str, secret: str | None) -> str:

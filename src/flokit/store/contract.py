@@ -157,6 +157,10 @@ class IntegrationStore(Protocol):
         """Forget it with its counters and memory; False if there was none."""
         ...
 
+    async def set_signing_secret(self, integration_id: str, signing_secret: str) -> None:
+        """Replace the provider-given signing secret(s) (Stripe's, comma separated)."""
+        ...
+
     async def integration_stats(self, integration_id: str, now_us: int) -> IntegrationStats: ...
     async def recall(self, integration_id: str, key: str) -> str | None:
         """What the integration's mapper remembered under ``key`` (``Memory.get``)."""

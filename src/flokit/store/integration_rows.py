@@ -93,6 +93,15 @@ def delete(conn: Connection, d: Dialect, integration_id: str) -> bool:
     return found
 
 
+def set_signing_secret(
+    conn: Connection, d: Dialect, integration_id: str, signing_secret: str
+) -> None:
+    conn.execute(
+        d.q("UPDATE integrations SET signing_secret = ? WHERE id = ?"),
+        (signing_secret, integration_id),
+    )
+
+
 def recall(conn: Connection, d: Dialect, integration_id: str, key: str) -> str | None:
     row = conn.execute(
         d.q("SELECT value FROM integration_memory WHERE integration_id = ? AND key = ?"),

@@ -38,6 +38,11 @@ class SqliteIntegrations:
     async def delete_integration(self, integration_id: str) -> bool:
         return await self.write(lambda conn: rows.delete(conn, SQLITE, integration_id))
 
+    async def set_signing_secret(self, integration_id: str, signing_secret: str) -> None:
+        await self.write(
+            lambda conn: rows.set_signing_secret(conn, SQLITE, integration_id, signing_secret)
+        )
+
     async def integration_stats(self, integration_id: str, now_us: int) -> IntegrationStats:
         return await self._read(lambda conn: rows.stats(conn, SQLITE, integration_id, now_us))
 

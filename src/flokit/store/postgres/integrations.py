@@ -38,6 +38,11 @@ class PgIntegrations:
     async def delete_integration(self, integration_id: str) -> bool:
         return await self.run(lambda conn: rows.delete(conn, POSTGRES, integration_id))
 
+    async def set_signing_secret(self, integration_id: str, signing_secret: str) -> None:
+        await self.run(
+            lambda conn: rows.set_signing_secret(conn, POSTGRES, integration_id, signing_secret)
+        )
+
     async def integration_stats(self, integration_id: str, now_us: int) -> IntegrationStats:
         return await self.run(lambda conn: rows.stats(conn, POSTGRES, integration_id, now_us))
 
