@@ -385,7 +385,7 @@ def _label(sql: str) -> str:
 
 @contextmanager
 def timed_sql(split: Split) -> Iterator[None]:
-    """Time every read-model statement the projection runs (a few per 20,000-event batch)."""
+    """Time every read-model statement the projection runs (a few per rebuild batch)."""
     db = sqlite_readmodels.SqliteDb
     originals = {name: getattr(db, name) for name in ("rows", "many")}
 
