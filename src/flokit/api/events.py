@@ -13,7 +13,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from flokit.api.bodies import DateTime, Event, EventPage
-from flokit.api.paging import check_params, decode_cursor, encode_cursor, page_limit, param_names
+from flokit.api.paging import (
+    check_params,
+    decode_cursor,
+    encode_cursor,
+    page_limit,
+    param_names,
+    split_page,
+)
 from flokit.errors import InvalidRequest, NotFound
 from flokit.http import json_response, note
 from flokit.model import EventQuery, StoredEvent
@@ -62,10 +69,10 @@ async def list_events(request: Request) -> Response:
     key = await authenticate(request.headers, svc.store)
     query = parse_query(request.query_params, key.workspace_id)
     # One row more than asked tells whether a next page exists.
-    page = await svc.store.query_events(replace(query, limit=query.limit + 1))
-    more = len(page) > query.limit
-    page = page[: query.limit]
-    cursor = encode_cursor(f"s{page[-1].seq}") if more else None
+    page, last = split_page(
+        await svc.store.query_events(replace(query, limit=query.limit + 1)), query.limit
+    )
+    cursor = encode_cursor(f"s{last.seq}") if last else None
     return json_response(EventPage([event_body(e) for e in page], cursor))
 
 

@@ -17,7 +17,14 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from flokit.api.bodies import Import, ImportPage, ImportRowError
-from flokit.api.paging import check_params, decode_cursor, encode_cursor, page_limit, param_names
+from flokit.api.paging import (
+    check_params,
+    decode_cursor,
+    encode_cursor,
+    page_limit,
+    param_names,
+    split_page,
+)
 from flokit.errors import InvalidRequest, NotFound, PayloadTooLarge, UnsupportedMediaType
 from flokit.http import json_response, note
 from flokit.imports.csvfile import BadFile
@@ -246,7 +253,8 @@ async def list_imports(request: Request) -> Response:
     cursor = decode_cursor(params.get("cursor"), _CURSOR)
     before = (int(cursor[1]), cursor[2]) if cursor else None
     # One more than asked tells whether a next page exists.
-    records = await svc.store.list_imports(key.workspace_id, limit + 1, before)
-    last = records[limit - 1] if len(records) > limit else None
+    records, last = split_page(
+        await svc.store.list_imports(key.workspace_id, limit + 1, before), limit
+    )
     cursor_out = encode_cursor(f"i{last.created_us}.{last.id}") if last else None
-    return json_response(ImportPage([import_body(r) for r in records[:limit]], cursor_out))
+    return json_response(ImportPage([import_body(r) for r in records], cursor_out))

@@ -7,10 +7,13 @@ import base64
 import binascii
 import re
 from collections.abc import Collection, Mapping
+from typing import TypeVar
 
 import msgspec
 
 from flokit.errors import InvalidRequest
+
+Row = TypeVar("Row")
 
 
 def param_names(params: type[msgspec.Struct]) -> tuple[str, ...]:
@@ -34,6 +37,15 @@ def page_limit(raw: str | None, default: int, maximum: int) -> int:
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= maximum:
         raise InvalidRequest(f"limit must be an integer from 1 to {maximum}", field="limit")
     return int(raw)
+
+
+def split_page(rows: list[Row], limit: int) -> tuple[list[Row], Row | None]:
+    """A page of ``limit`` rows out of ``rows``, fetched with one row more than asked (which
+    tells whether a next page exists), and the row the next page starts after: the page's last
+    row when there is a next page, else None."""
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1]
+    return rows, None
 
 
 def encode_cursor(text: str) -> str:

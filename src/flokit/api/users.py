@@ -16,7 +16,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from flokit.api.events import event_body
-from flokit.api.paging import check_params, decode_cursor, encode_cursor, page_limit, param_names
+from flokit.api.paging import (
+    check_params,
+    decode_cursor,
+    encode_cursor,
+    page_limit,
+    param_names,
+    split_page,
+)
 from flokit.api.people import (
     NEWEST_CONFLICTS,
     Conflicts,
@@ -78,14 +85,10 @@ async def list_users(request: Request) -> Response:
     query = _people_query(request.query_params, key.workspace_id)
 
     def work(q: ReadQueries, as_of: int) -> PeoplePage:
-        page = q.people_page(replace(query, limit=query.limit + 1))
-        more, page = len(page) > query.limit, page[: query.limit]
+        page, last = split_page(q.people_page(replace(query, limit=query.limit + 1)), query.limit)
         users = [p.id for p in page if p.kind == "u"]
         anons = q.anons_of(query.workspace_id, users) if users else {}
-        last = page[-1] if page else None
-        cursor = (
-            encode_cursor(f"p{last.last_seen}:{last.kind}:{last.id}") if more and last else None
-        )
+        cursor = encode_cursor(f"p{last.last_seen}:{last.kind}:{last.id}") if last else None
         rows = [person_body(p, anons.get(p.id, []) if p.kind == "u" else []) for p in page]
         return PeoplePage(rows, cursor, as_of)
 
@@ -155,10 +158,10 @@ async def user_events(request: Request) -> Response:
         if not q.people(ws, [f"u:{user_id}"]):
             return None
         anons = q.anons_of(ws, [user_id]).get(user_id, [])
-        page = q.timeline(TimelineQuery(ws, user_id, anons, limit + 1, order, after))
-        more, page = len(page) > limit, page[:limit]
-        last = page[-1] if page else None
-        next_cursor = encode_cursor(f"t{last.timestamp_us}:{last.seq}") if more and last else None
+        page, last = split_page(
+            q.timeline(TimelineQuery(ws, user_id, anons, limit + 1, order, after)), limit
+        )
+        next_cursor = encode_cursor(f"t{last.timestamp_us}:{last.seq}") if last else None
         return Timeline([event_body(e) for e in page], next_cursor, as_of)
 
     found = await svc.store.read_models(work)
