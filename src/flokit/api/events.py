@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from flokit.api.bodies import DateTime, Event, EventPage
 from flokit.api.paging import (
+    CursorParam,
     check_params,
     decode_cursor,
     encode_cursor,
@@ -45,7 +46,7 @@ class EventsParams(msgspec.Struct):
     since: Annotated[DateTime | None, Meta(description="Event timestamp at or after")] = None
     until: Annotated[DateTime | None, Meta(description="Event timestamp before")] = None
     limit: Annotated[int, Meta(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT
-    cursor: Annotated[str | None, Meta(description="next_cursor of the previous page")] = None
+    cursor: CursorParam = None
 
 
 def event_body(event: StoredEvent) -> Event:

@@ -18,6 +18,7 @@ from starlette.responses import FileResponse, Response
 
 from flokit.api.bodies import Import, ImportPage, ImportRowError
 from flokit.api.paging import (
+    CursorParam,
     check_params,
     decode_cursor,
     encode_cursor,
@@ -56,7 +57,7 @@ class ListParams(msgspec.Struct):
     """The query of ``GET /v1/imports``."""
 
     limit: Annotated[int, Meta(ge=1, le=LIST_LIMIT, description="Page size")] = LIST_LIMIT
-    cursor: Annotated[str | None, Meta(description="next_cursor of the previous page")] = None
+    cursor: CursorParam = None
 
 
 def import_body(record: ImportRecord) -> Import:

@@ -7,13 +7,16 @@ import base64
 import binascii
 import re
 from collections.abc import Collection, Mapping
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import msgspec
+from msgspec import Meta
 
 from flokit.errors import InvalidRequest
 
 Row = TypeVar("Row")
+#: The ``cursor`` query parameter of every paged list.
+CursorParam = Annotated[str | None, Meta(description="next_cursor of the previous page")]
 
 
 def param_names(params: type[msgspec.Struct]) -> tuple[str, ...]:

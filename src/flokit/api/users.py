@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from flokit.api.events import event_body
 from flokit.api.paging import (
+    CursorParam,
     check_params,
     decode_cursor,
     encode_cursor,
@@ -50,7 +51,6 @@ _PEOPLE_CURSOR = re.compile(r"p(-?[0-9]{1,19}):([ua]):(.*)", re.DOTALL)
 _TIMELINE_CURSOR = re.compile(r"t(-?[0-9]{1,19}):([0-9]{1,19})")
 _KINDS = {PersonKind.USER: "u", PersonKind.ANONYMOUS: "a"}
 _Limit = Meta(ge=1, le=MAX_LIMIT, description="Page size")
-_Cursor = Meta(description="next_cursor of the previous page")
 
 
 class PeopleParams(msgspec.Struct):
@@ -62,7 +62,7 @@ class PeopleParams(msgspec.Struct):
     ] = None
     kind: Annotated[PersonKind | None, Meta(description="Only users or visitors")] = None
     limit: Annotated[int, _Limit] = PEOPLE_LIMIT
-    cursor: Annotated[str | None, _Cursor] = None
+    cursor: CursorParam = None
 
 
 class TimelineParams(msgspec.Struct):
@@ -70,7 +70,7 @@ class TimelineParams(msgspec.Struct):
 
     order: Annotated[Order, Meta(description="By event timestamp")] = Order.DESC
     limit: Annotated[int, _Limit] = TIMELINE_LIMIT
-    cursor: Annotated[str | None, _Cursor] = None
+    cursor: CursorParam = None
 
 
 class NoParams(msgspec.Struct):
