@@ -98,6 +98,7 @@ def contenders(batches: int, workers: int) -> dict[str, Contender]:
         env = {"FLOKIT_PROJECTOR": projector}  # end_to_end never lets the limiter throttle
         return lambda first: end_to_end(db, key, first, batches, workers, env)
 
+    OUT.mkdir(exist_ok=True)  # a fresh clone has no bench/out yet
     remove("peer-fastapi.db")
     peer_db = OUT / "peer-fastapi.db"
     peer_key = create_db(peer_db)
