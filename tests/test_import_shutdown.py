@@ -9,6 +9,8 @@ import signal
 import sqlite3
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,14 @@ def test_a_stopped_server_leaves_its_import_to_resume(
         else:
             seen = _wait_for_phase(server.url, auth, import_id, phase)
         assert (seen["status"], seen["phase"]) == ("running", phase), seen
-        os.killpg(server.proc.pid, sig)
+        if phase == "validate" and not at_start:
+            # Validating 200k rows takes about a second on an idle machine: freeze the
+            # validation processes so the phase cannot end before the stop reaches them.
+            with _frozen(_validation_processes(server.proc.pid)):
+                os.killpg(server.proc.pid, sig)
+                _wait_for_line(server, "validation stops at its next check")
+        else:
+            os.killpg(server.proc.pid, sig)
         stopped_in = _wait_exit(server.proc)
     finally:
         server.stop()  # a no-op once it exited; otherwise SIGTERM, then SIGKILL
@@ -76,6 +85,40 @@ def test_a_stopped_server_leaves_its_import_to_resume(
             "SELECT count(*), count(DISTINCT user_id) FROM events"
         ).fetchone()
     assert count == distinct == valid
+
+
+def _validation_processes(pid: int) -> list[int]:
+    """The pool processes ``pid`` spawned (not its projector or the pool's resource tracker)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(int(child))
+    return found
+
+
+@contextmanager
+def _frozen(pids: list[int]) -> Iterator[None]:
+    """The processes stopped (SIGSTOP) for the block, then continued whatever happens."""
+    assert pids, "the server started no validation processes"
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
+
+def _wait_for_line(server: Server, line: str) -> None:
+    """Poll (bounded) until the server's log has ``line``."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if line in server.output():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"the server never logged {line!r}: {server.output()}")
 
 
 def _wait_running(url: str, auth: dict[str, str], import_id: str) -> dict[str, Any]:

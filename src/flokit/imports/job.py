@@ -283,7 +283,9 @@ class ImportJob:
             with signals.held():
                 futures = [pool.submit(run, task) for task in tasks]
             while wait(futures, timeout=PROGRESS_S, return_when=ALL_COMPLETED).not_done:
-                stop.value = self.stop.is_set()
+                if self.stop.is_set() and not stop.value:
+                    stop.value = True
+                    log.info("import %s: validation stops at its next check", self.record.id)
                 self._report_progress(sum(progress))
             return [future.result() for future in futures]
 
