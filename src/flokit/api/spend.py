@@ -16,18 +16,17 @@ from flokit.api.paging import check_params, param_names
 from flokit.api.spend_bodies import MAX_ROWS, RowsAnswer, SpendPage, SpendParams, SpendRowBody
 from flokit.domain.calendar import format_day, parse_day
 from flokit.domain.spend import BadRow, RowError, SpendRow, fx_rate, spend_row
-from flokit.errors import BatchTooLarge, InvalidRequest
+from flokit.errors import InvalidRequest
 from flokit.http import json_response, note
 from flokit.model import ApiKey
 from flokit.pipeline.auth import authenticate, require_write
-from flokit.pipeline.decode import decode_object
+from flokit.pipeline.decode import decode_array
 from flokit.pipeline.receive import check_media_type, read_body
 from flokit.services import Services, services
 
 #: The longest range ``GET /v1/spend`` answers at once (a little over ten years).
 MAX_RANGE_DAYS = 3_700
 T = TypeVar("T")
-_rows = msgspec.json.Decoder(list[Any])
 
 
 async def post_spend(request: Request) -> Response:
@@ -107,19 +106,7 @@ async def _rows_of(request: Request) -> tuple[Services, ApiKey, list[Any]]:
     require_write(key)
     gzipped = check_media_type(request.headers)
     body = await read_body(request.headers, request.stream(), svc.settings.max_body_bytes, gzipped)
-    rows = decode_object(body).get("rows")
-    if rows is None:
-        raise InvalidRequest("The body must have a `rows` array", field="rows")
-    try:
-        raws = _rows.decode(rows)
-    except msgspec.ValidationError:
-        raise InvalidRequest("`rows` must be an array of objects", field="rows") from None
-    if not raws:
-        raise InvalidRequest("`rows` must hold at least one row", field="rows")
-    if len(raws) > MAX_ROWS:
-        raise BatchTooLarge(
-            f"The request has {len(raws)} rows; the limit is {MAX_ROWS}", field="rows"
-        )
+    raws = [msgspec.json.decode(raw) for raw in decode_array(body, "rows", "row", MAX_ROWS)]
     return svc, key, raws
 
 

@@ -18,20 +18,25 @@ _BYTE_AT = re.compile(r"\(byte (\d+)\)")
 
 def decode_batch(body: bytes, max_events: int) -> list[msgspec.Raw]:
     """``{"events": [...]}`` into its 1..max_events raw events, or the contract's 400."""
-    envelope = decode_object(body)
-    events = envelope.get("events")
-    if events is None or bytes(events) == b"null":
-        raise InvalidRequest("The body must have an `events` array", field="events")
+    return decode_array(body, "events", "event", max_events)
+
+
+def decode_array(body: bytes, member: str, item: str, most: int) -> list[msgspec.Raw]:
+    """``{member: [...]}`` (a batch of events, of spend rows…) into its 1..most raw items, or
+    a 400 naming ``member``."""
+    value = decode_object(body).get(member)
+    if value is None or bytes(value) == b"null":
+        article = "an" if member[0] in "aeiou" else "a"
+        raise InvalidRequest(f"The body must have {article} `{member}` array", field=member)
     try:
-        raws = _raw_list.decode(events)
+        raws = _raw_list.decode(value)
     except msgspec.ValidationError:
-        raise InvalidRequest("`events` must be an array of events", field="events") from None
+        raise InvalidRequest(f"`{member}` must be an array of {member}", field=member) from None
     if not raws:
-        raise InvalidRequest("`events` must hold at least one event", field="events")
-    if len(raws) > max_events:
+        raise InvalidRequest(f"`{member}` must hold at least one {item}", field=member)
+    if len(raws) > most:
         raise BatchTooLarge(
-            f"The batch has {len(raws)} events; the limit is {max_events} per request",
-            field="events",
+            f"The batch has {len(raws)} {member}; the limit is {most} per request", field=member
         )
     return raws
 
