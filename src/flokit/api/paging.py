@@ -34,11 +34,12 @@ def check_params(params: Mapping[str, str], allowed: Collection[str]) -> None:
         )
 
 
-def page_limit(raw: str | None, default: int, maximum: int) -> int:
+def page_limit(raw: str | None, default: int, maximum: int, name: str = "limit") -> int:
+    """A whole number from 1 to ``maximum`` (``default`` if absent), or a 400 naming it."""
     if raw is None:
         return default
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= maximum:
-        raise InvalidRequest(f"limit must be an integer from 1 to {maximum}", field="limit")
+        raise InvalidRequest(f"{name} must be an integer from 1 to {maximum}", field=name)
     return int(raw)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from flokit.api.paging import param_names
+from flokit.api.paging import page_limit, param_names
 from flokit.api.report_bodies import (
     DEFAULT_WEEKS,
     MAX_WEEKS,
@@ -57,7 +57,8 @@ async def payback(request: Request) -> Response:
     first, last, *others = param_names(PaybackParams)
     start, end = date_range(params, first, last, MAX_PAYBACK_DAYS, tuple(others))
     group_by = _group_by(params)
-    window = _number(params, "cohort_window_days", DEFAULT_WINDOW, MAX_WINDOW)
+    window_name = "cohort_window_days"
+    window = page_limit(params.get(window_name), DEFAULT_WINDOW, MAX_WINDOW, window_name)
     currency = await svc.store.reporting_currency(key.workspace_id)
     scope = Scope(key.workspace_id, start, end, group_by, currency)
 
@@ -105,7 +106,7 @@ async def cohorts(request: Request) -> Response:
     first, last, *others = param_names(CohortParams)
     start, end = date_range(params, first, last, MAX_COHORT_DAYS, tuple(others))
     group_by = _group_by(params)
-    most = _number(params, "weeks", DEFAULT_WEEKS, MAX_WEEKS)
+    most = page_limit(params.get("weeks"), DEFAULT_WEEKS, MAX_WEEKS, "weeks")
     currency = await svc.store.reporting_currency(key.workspace_id)
     scope = Scope(key.workspace_id, start, end, group_by, currency)
 
@@ -166,12 +167,3 @@ def _group_by(params: Mapping[str, str]) -> GroupBy:
     except ValueError:
         names = ", ".join(g.value for g in GroupBy)
         raise InvalidRequest(f"group_by must be one of {names}", field="group_by") from None
-
-
-def _number(params: Mapping[str, str], name: str, default: int, most: int) -> int:
-    raw = params.get(name)
-    if raw is None:
-        return default
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= most:
-        raise InvalidRequest(f"{name} must be an integer from 1 to {most}", field=name)
-    return int(raw)

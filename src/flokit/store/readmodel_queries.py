@@ -68,17 +68,17 @@ class ReadQueries(ReadModels):
         # The subquery reads the user index; asked directly, SQLite walked the primary key.
         mine = "anonymous_id IN (SELECT anonymous_id FROM identity_pairs"
         mine += " WHERE workspace_id = ? AND user_id = ?) AND user_id = ?"
-        found = self._rows(pairs + where + mine, ws, ws, user_id, user_id)
+        found = self.rows(pairs + where + mine, ws, ws, user_id, user_id)
         if anons:
             among = self.d.among("anonymous_id")
-            found += self._rows(pairs + where + among, ws, self.d.as_list(anons))
+            found += self.rows(pairs + where + among, ws, self.d.as_list(anons))
         links = self.links_of(ws, {row[0] for row in found}) if found else {}
         rows = sorted({r[4]: r for r in found}.values(), key=lambda r: r[4], reverse=True)
         return [Conflict(r[0], links[r[0]], *r[1:]) for r in rows[:NEWEST] if r[0] in links]
 
     def newest_conflicts(self, ws: int, limit: int) -> list[Conflict]:
         sql = f"{_CONFLICTS} ORDER BY p.seq DESC LIMIT ?"
-        return [Conflict(*r) for r in self._rows(sql, ws, limit)]
+        return [Conflict(*r) for r in self.rows(sql, ws, limit)]
 
     def people_page(self, query: PeopleQuery) -> list[Person]:
         clauses: list[str] = ["workspace_id = ?"]
@@ -95,7 +95,7 @@ class ReadQueries(ReadModels):
             f"SELECT {_PERSON} FROM people WHERE {' AND '.join(clauses)}"
             " ORDER BY last_seen DESC, kind DESC, id DESC LIMIT ?"
         )
-        return [Person(*r) for r in self._rows(sql, *args, query.limit)]
+        return [Person(*r) for r in self.rows(sql, *args, query.limit)]
 
     def _prefix_clause(self, query: PeopleQuery, args: list[object]) -> str:
         """People whose id starts with the prefix, and users one of whose linked anonymous
@@ -123,7 +123,7 @@ class ReadQueries(ReadModels):
             f" WHERE i.workspace_id = ? AND {self.d.among('i.key')} AND (i.key = ? OR i.solo = 1)"
             f"{after} ORDER BY i.ts {direction}, i.seq {direction} LIMIT ?"
         )
-        return [StoredEvent(*r) for r in self._rows(sql, *args, query.limit)]
+        return [StoredEvent(*r) for r in self.rows(sql, *args, query.limit)]
 
     def indexed_events(self, query: EventQuery, key: str) -> list[StoredEvent]:
         """A page of ``GET /v1/events`` found through the index on ``key`` (the most selective

@@ -148,7 +148,7 @@ class ReadModels:
     def __init__(self, db: Db, dialect: Dialect) -> None:
         self.db, self.d = db, dialect
 
-    def _rows(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    def rows(self, sql: str, *params: object) -> list[tuple[Any, ...]]:
         return self.db.rows(self.d.q(sql), params)
 
     def _many(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
@@ -159,7 +159,7 @@ class ReadModels:
     def pairs_of(self, ws: int, anons: Iterable[str]) -> list[Pair]:
         sql = "SELECT anonymous_id, user_id, ts, seq, event_id, conflict FROM identity_pairs"
         where = f" WHERE workspace_id = ? AND {self.d.among('anonymous_id')}"
-        return [Pair(*r) for r in self._rows(sql + where, ws, self.d.as_list(anons))]
+        return [Pair(*r) for r in self.rows(sql + where, ws, self.d.as_list(anons))]
 
     def save_pairs(self, ws: int, pairs: Iterable[Pair]) -> None:
         self._many(
@@ -172,7 +172,7 @@ class ReadModels:
 
     def links_of(self, ws: int, anons: Iterable[str]) -> dict[str, str]:
         sql = "SELECT anonymous_id, user_id FROM identity_links WHERE workspace_id = ? AND "
-        return dict(self._rows(sql + self.d.among("anonymous_id"), ws, self.d.as_list(anons)))
+        return dict(self.rows(sql + self.d.among("anonymous_id"), ws, self.d.as_list(anons)))
 
     def save_links(self, ws: int, links: dict[str, str]) -> None:
         self._many(
@@ -184,7 +184,7 @@ class ReadModels:
     def anons_of(self, ws: int, users: Iterable[str]) -> dict[str, list[str]]:
         sql = "SELECT user_id, anonymous_id FROM identity_links WHERE workspace_id = ? AND "
         found: dict[str, list[str]] = {}
-        rows = self._rows(
+        rows = self.rows(
             sql + self.d.among("user_id") + " ORDER BY 1, 2", ws, self.d.as_list(users)
         )
         for user, anon in rows:
@@ -195,7 +195,7 @@ class ReadModels:
 
     def facts(self, ws: int, keys: Iterable[str]) -> dict[str, str]:
         sql = "SELECT key, facts FROM identity_facts WHERE workspace_id = ? AND "
-        return dict(self._rows(sql + self.d.among("key"), ws, self.d.as_list(keys)))
+        return dict(self.rows(sql + self.d.among("key"), ws, self.d.as_list(keys)))
 
     def save_facts(self, ws: int, facts: dict[str, str]) -> None:
         self._many(
@@ -206,7 +206,7 @@ class ReadModels:
 
     def people(self, ws: int, keys: Iterable[str]) -> dict[str, Person]:
         sql = f"SELECT {_PERSON} FROM people WHERE workspace_id = ? AND "
-        rows = self._rows(sql + self.d.among("key"), ws, self.d.as_list(keys))
+        rows = self.rows(sql + self.d.among("key"), ws, self.d.as_list(keys))
         return {row[0]: Person(*row) for row in rows}
 
     def save_people(self, ws: int, people: Iterable[Person]) -> None:
@@ -219,14 +219,14 @@ class ReadModels:
         )
 
     def delete_people(self, ws: int, keys: Iterable[str]) -> None:
-        self._rows(
+        self.rows(
             f"DELETE FROM people WHERE workspace_id = ? AND {self.d.among('key')}",
             ws,
             self.d.as_list(keys),
         )
 
     def totals(self, ws: int) -> Totals:
-        rows = self._rows(f"SELECT {_TOTALS} FROM identity_totals WHERE workspace_id = ?", ws)
+        rows = self.rows(f"SELECT {_TOTALS} FROM identity_totals WHERE workspace_id = ?", ws)
         return Totals(*rows[0]) if rows else Totals()
 
     def save_totals(self, ws: int, totals: Totals) -> None:
@@ -249,7 +249,7 @@ class ReadModels:
     def clear(self) -> None:
         """Forget every read model and rewind the checkpoint to the log's beginning."""
         for table in READ_MODEL_TABLES:
-            self._rows(f"DELETE FROM {table}")
+            self.rows(f"DELETE FROM {table}")
         save_checkpoint(self.db, self.d, Checkpoint())
 
 

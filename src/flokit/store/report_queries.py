@@ -79,13 +79,9 @@ def _rate_join(table: str) -> str:
     )
 
 
-def _rows(m: ReadModels, sql: str, *params: object) -> list[tuple[Any, ...]]:
-    return m.db.rows(m.d.q(sql), params)
-
-
 def latest_seen(m: ReadModels, ws: int) -> int | None:
     """The newest event timestamp the read models hold (us)."""
-    rows = _rows(m, "SELECT max(last_seen) FROM people WHERE workspace_id = ?", ws)
+    rows = m.rows("SELECT max(last_seen) FROM people WHERE workspace_id = ?", ws)
     return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
 
@@ -98,7 +94,7 @@ def cohort_counts(m: ReadModels, scope: Scope, latest: int) -> list[tuple[Any, .
         f" THEN renewals ELSE {due} END ELSE 0 END) FROM report_people"
         " WHERE workspace_id = ? AND cohort_day >= ? AND cohort_day <= ? GROUP BY 1"
     )
-    return _rows(m, sql, scope.workspace_id, scope.start, scope.end)
+    return m.rows(sql, scope.workspace_id, scope.start, scope.end)
 
 
 def revenue_by_age(m: ReadModels, scope: Scope, cap: int) -> list[tuple[Any, ...]]:
@@ -115,7 +111,7 @@ def revenue_by_age(m: ReadModels, scope: Scope, cap: int) -> list[tuple[Any, ...
         " WHERE r.workspace_id = ? AND r.cohort_day >= ? AND r.cohort_day <= ? GROUP BY 1, 2"
     )
     c = scope.currency
-    return _rows(m, sql, c, c, c, c, scope.workspace_id, scope.start, scope.end)
+    return m.rows(sql, c, c, c, c, scope.workspace_id, scope.start, scope.end)
 
 
 def spend_by_group(m: ReadModels, scope: Scope, by_week: bool = False) -> list[tuple[Any, ...]]:
@@ -130,7 +126,7 @@ def spend_by_group(m: ReadModels, scope: Scope, by_week: bool = False) -> list[t
         " WHERE s.workspace_id = ? AND s.day >= ? AND s.day <= ? GROUP BY 1, 2"
     )
     c = scope.currency
-    return _rows(m, sql, c, c, c, scope.workspace_id, scope.start, scope.end)
+    return m.rows(sql, c, c, c, scope.workspace_id, scope.start, scope.end)
 
 
 def weekly_counts(m: ReadModels, scope: Scope) -> list[tuple[Any, ...]]:
@@ -140,7 +136,7 @@ def weekly_counts(m: ReadModels, scope: Scope) -> list[tuple[Any, ...]]:
         " FROM report_people WHERE workspace_id = ? AND cohort_day >= ? AND cohort_day <= ?"
         " GROUP BY 1, 2"
     )
-    return _rows(m, sql, scope.workspace_id, scope.start, scope.end)
+    return m.rows(sql, scope.workspace_id, scope.start, scope.end)
 
 
 def weekly_subscribers(m: ReadModels, scope: Scope) -> list[tuple[Any, ...]]:
@@ -150,7 +146,7 @@ def weekly_subscribers(m: ReadModels, scope: Scope) -> list[tuple[Any, ...]]:
         " FROM report_people WHERE workspace_id = ? AND cohort_day >= ? AND cohort_day <= ?"
         " AND paid = 1 GROUP BY 1, 2, 3, 4"
     )
-    return _rows(m, sql, scope.workspace_id, scope.start, scope.end)
+    return m.rows(sql, scope.workspace_id, scope.start, scope.end)
 
 
 def weekly_revenue(m: ReadModels, scope: Scope) -> list[tuple[Any, ...]]:
@@ -164,4 +160,4 @@ def weekly_revenue(m: ReadModels, scope: Scope) -> list[tuple[Any, ...]]:
         " WHERE r.workspace_id = ? AND r.cohort_day >= ? AND r.cohort_day <= ? GROUP BY 1, 2, 3"
     )
     c = scope.currency
-    return _rows(m, sql, c, c, c, scope.workspace_id, scope.start, scope.end)
+    return m.rows(sql, c, c, c, scope.workspace_id, scope.start, scope.end)

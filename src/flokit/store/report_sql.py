@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from msgspec.structs import astuple
 
@@ -41,10 +40,6 @@ class CohortRows:
     revenue: list[DayRevenue]
 
 
-def _rows(m: ReadModels, sql: str, *params: object) -> list[tuple[Any, ...]]:
-    return m.db.rows(m.d.q(sql), params)
-
-
 def save_items(m: ReadModels, ws: int, items: Iterable[tuple[str, Item]]) -> None:
     m.db.many(
         m.d.q(
@@ -58,7 +53,7 @@ def save_items(m: ReadModels, ws: int, items: Iterable[tuple[str, Item]]) -> Non
 def items_of(m: ReadModels, ws: int, owners: Sequence[str]) -> dict[str, list[Item]]:
     found: dict[str, list[Item]] = {}
     sql = f"SELECT owner, {_ITEM} FROM report_items WHERE workspace_id = ? AND "
-    for row in _rows(m, sql + m.d.among("owner"), ws, m.d.as_list(owners)):
+    for row in m.rows(sql + m.d.among("owner"), ws, m.d.as_list(owners)):
         found.setdefault(row[0], []).append(Item(*row[1:]))
     return found
 
@@ -69,7 +64,7 @@ def transaction_times(m: ReadModels, ws: int, txns: Iterable[str]) -> dict[str, 
         "SELECT txn, min(ts) FROM report_items WHERE workspace_id = ? AND txn IS NOT NULL AND "
         f"{m.d.among('txn')} AND event IN ({_GROSS_LIST}) GROUP BY txn"
     )
-    return {txn: int(ts) for txn, ts in _rows(m, sql, ws, m.d.as_list(txns))}
+    return {txn: int(ts) for txn, ts in m.rows(sql, ws, m.d.as_list(txns))}
 
 
 def refund_owners(m: ReadModels, ws: int, txns: Iterable[str]) -> set[str]:
@@ -78,7 +73,7 @@ def refund_owners(m: ReadModels, ws: int, txns: Iterable[str]) -> set[str]:
         "SELECT DISTINCT owner FROM report_items WHERE workspace_id = ? AND txn IS NOT NULL AND "
         f"{m.d.among('txn')} AND event = '{REFUND}'"
     )
-    return {row[0] for row in _rows(m, sql, ws, m.d.as_list(txns))}
+    return {row[0] for row in m.rows(sql, ws, m.d.as_list(txns))}
 
 
 def save_cohorts(m: ReadModels, ws: int, rows: Sequence[CohortRows]) -> None:
@@ -108,8 +103,7 @@ def save_cohorts(m: ReadModels, ws: int, rows: Sequence[CohortRows]) -> None:
 def delete_cohorts(m: ReadModels, ws: int, keys: Sequence[str], people: bool = True) -> None:
     tables = ("report_revenue", "report_people") if people else ("report_revenue",)
     for table in tables:
-        _rows(
-            m,
+        m.rows(
             f"DELETE FROM {table} WHERE workspace_id = ? AND {m.d.among('key')}",
             ws,
             m.d.as_list(keys),
