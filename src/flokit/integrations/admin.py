@@ -143,8 +143,12 @@ def url(provider: Provider, integration: Integration, base_url: str, secret: str
     return f"{base}?secret={secret or '<secret>'}&{placeholders}"
 
 
-def describe(integration: Integration, stats: IntegrationStats, base_url: str) -> dict[str, Any]:
-    """FloKit's documented integration fields, plus drops by reason and the last errors."""
+def describe(
+    integration: Integration, stats: IntegrationStats, base_url: str, secret: str | None = None
+) -> dict[str, Any]:
+    """FloKit's documented integration fields, plus drops by reason and the last errors; with
+    the generated ``secret`` (in the URL too, for providers that carry it there) when it was
+    just made."""
     failing = stats.last_status is not None and stats.last_status != 200
     provider = providers().get(integration.type)
     return {
@@ -167,8 +171,8 @@ def describe(integration: Integration, stats: IntegrationStats, base_url: str) -
         "created_at": format_iso(integration.created_us),
         "keep_sandbox": integration.keep_sandbox,
         "settings": msgspec.to_builtins(integration.settings),
-        "url": url(provider, integration, base_url, None) if provider else None,
-    }
+        "url": url(provider, integration, base_url, secret) if provider else None,
+    } | ({"secret": secret} if secret is not None else {})
 
 
 def _iso(micros: int | None) -> str | None:

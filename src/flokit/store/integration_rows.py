@@ -85,12 +85,11 @@ def list_for(conn: Connection, d: Dialect, workspace_id: int) -> list[Integratio
 
 def delete(conn: Connection, d: Dialect, integration_id: str) -> bool:
     """Forget the integration and everything kept for it; whether it existed."""
-    found = False
     for table in TABLES:
-        column = "id" if table == "integrations" else "integration_id"
-        cursor = conn.execute(d.q(f"DELETE FROM {table} WHERE {column} = ?"), (integration_id,))
-        found = cursor.rowcount > 0 if table == "integrations" else found
-    return found
+        if table != "integrations":
+            conn.execute(d.q(f"DELETE FROM {table} WHERE integration_id = ?"), (integration_id,))
+    cursor = conn.execute(d.q("DELETE FROM integrations WHERE id = ?"), (integration_id,))
+    return bool(cursor.rowcount > 0)
 
 
 def set_signing_secret(
