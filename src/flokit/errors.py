@@ -36,7 +36,7 @@ class FloKitError(Exception):
     error: str = "internal_error"
     default_message: str = "Internal server error"
     #: Whether the answer always says when to try again (the OpenAPI document shows it).
-    retry_after: ClassVar[bool] = False
+    sends_retry_after: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -98,7 +98,7 @@ class MethodNotAllowed(FloKitError):
 
 class IdempotencyKeyInUse(FloKitError):
     status, error = 409, "idempotency_key_in_use"
-    retry_after = True
+    sends_retry_after = True
 
 
 class PayloadTooLarge(FloKitError):
@@ -115,7 +115,7 @@ class IdempotencyKeyReused(FloKitError):
 
 class RateLimited(FloKitError):
     status, error = 429, "rate_limited"
-    retry_after = True
+    sends_retry_after = True
 
 
 class InternalError(FloKitError):
@@ -125,7 +125,7 @@ class InternalError(FloKitError):
 class Unavailable(FloKitError):
     status, error = 503, "unavailable"
     default_message = "The event store cannot commit right now; nothing was stored. Retry shortly."
-    retry_after = True
+    sends_retry_after = True
 
     def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after)})

@@ -68,8 +68,8 @@ def note(request: Request, **fields: Any) -> None:
 
 
 class RequestMiddleware:
-    """Outermost layer: ``X-Request-Id`` on every response, one log line and metrics per request,
-    and a JSON 500 (never a stack trace) for anything unexpected."""
+    """Just inside ``drain.DrainUnreadBody``: ``X-Request-Id`` on every response, one log line
+    and metrics per request, and a JSON 500 (never a stack trace) for anything unexpected."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics, log_requests: bool) -> None:
         self.app, self.metrics, self.log_requests = app, metrics, log_requests

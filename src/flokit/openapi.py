@@ -238,7 +238,7 @@ def _error_reply(
 ) -> dict[str, Any]:
     codes = sorted({e.error for e in errors})
     headers: list[Header] = []
-    if all(e.retry_after for e in errors):
+    if all(e.sends_retry_after for e in errors):
         headers.append(RETRY_AFTER)
     # Ingest answers carry the RateLimit headers once the key is known (not on 401 or 403).
     if endpoint.rate_limited and status not in (Unauthorized.status, Forbidden.status):
