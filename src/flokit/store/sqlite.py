@@ -40,9 +40,9 @@ from flokit.store import (
 )
 from flokit.store.contract import Apply, ImportUpdate, ProjectionProgress, Render, Resume
 from flokit.store.diskfull import DiskFullWatch, sqlite_disk_full, storage_full
+from flokit.store.integration_store import IntegrationStoreMixin
 from flokit.store.readmodel_queries import ReadQueries, index_key
 from flokit.store.readmodel_sql import SQLITE
-from flokit.store.sqlite_integrations import SqliteIntegrations
 from flokit.store.sqlite_readmodels import SqliteDb
 from flokit.store.sqlite_schema import connect, migrate
 from flokit.store.sqlite_writer import GroupCommitWriter
@@ -67,12 +67,13 @@ def _key(row: Sequence[Any]) -> ApiKey:
     return ApiKey(row[0], row[1], row[2], KeyKind(row[3]), row[4], row[5], row[6])
 
 
-class SqliteStore(SqliteIntegrations):
+class SqliteStore(IntegrationStoreMixin):
     """Events, workspaces and keys in one SQLite database (WAL, ``synchronous=FULL``).
     Reads run in threads (each with its own connection), writes in the group-commit writer's
     thread: the event loop only awaits."""
 
     backend = "sqlite"
+    dialect = SQLITE
 
     def __init__(
         self,
@@ -257,6 +258,9 @@ class SqliteStore(SqliteIntegrations):
         return await self.write(lambda conn: sqlite_events.prune_expired(conn, now_us))
 
     # -- reads (each in a thread, on that thread's connection) ---------------------------------
+
+    async def _write_rows(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        return await self.write(work)
 
     async def _read(self, run: Callable[[sqlite3.Connection], T]) -> T:
         return await asyncio.to_thread(lambda: run(self._reader()))

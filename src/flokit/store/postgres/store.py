@@ -39,6 +39,7 @@ from flokit.model import (
 from flokit.store import integration_rows, spend_sql
 from flokit.store.contract import Apply, ImportUpdate, ProjectionProgress, Render, Resume
 from flokit.store.diskfull import DiskFullWatch
+from flokit.store.integration_store import IntegrationStoreMixin
 from flokit.store.postgres import events as event_rows
 from flokit.store.postgres import import_files, imports, readmodels, responses, workspaces
 from flokit.store.postgres.connections import (
@@ -48,7 +49,6 @@ from flokit.store.postgres.connections import (
     open_pool,
     unavailable,
 )
-from flokit.store.postgres.integrations import PgIntegrations
 from flokit.store.postgres.schema import apply_migrations, check_current
 from flokit.store.readmodel_queries import ReadQueries, index_key
 from flokit.store.readmodel_sql import POSTGRES
@@ -69,10 +69,11 @@ class _ClaimLost(Exception):
         self.response = response
 
 
-class PostgresStore(PgIntegrations):
+class PostgresStore(IntegrationStoreMixin):
     """``contract.Store`` on PostgreSQL (psycopg 3, a connection pool, its own threads)."""
 
     backend: str = "postgresql"
+    dialect = POSTGRES
 
     def __init__(
         self,
@@ -135,6 +136,9 @@ class PostgresStore(PgIntegrations):
         """``work`` as one transaction on a pooled connection, in the store's threads; a lost
         or overloaded server is ``Unavailable`` (503)."""
         return await self._in_thread(self.transact, work)
+
+    async def _write_rows(self, work: Callable[[Connection], T]) -> T:
+        return await self.run(work)
 
     async def _read(self, work: Callable[[Connection], T]) -> T:
         """``work``, one statement, without a transaction of its own (no BEGIN, no COMMIT)."""
