@@ -8,12 +8,13 @@ import math
 import re
 from typing import Any
 
+from flokit.pipeline.validate import MAX_ID_CHARS
 from flokit.timestamps import format_iso, parse_iso
 
 #: Event times a provider may send: from 2000-01-01 to 2100-01-01, in seconds. A value outside
 #: that range in the unit the provider documents is in the wrong unit (or not a time at all).
 _MIN_S, _MAX_S = 946_684_800, 4_102_444_800
-MAX_ID = 255
+MAX_ID = MAX_ID_CHARS  # a mapped id becomes an event's user_id: the Events API's limit
 MAX_INTEGER = 2**53  # beyond it JSON numbers lose precision in most readers
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _CURRENCY = re.compile(r"[A-Z]{3}")

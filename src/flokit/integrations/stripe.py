@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from flokit.integrations import fields
 from flokit.integrations import stripe_fields as f
 from flokit.integrations.outcome import CanonicalEvent, Dropped, DropReason, Mapped
 from flokit.integrations.registry import MapContext, NotProviderShape
@@ -87,7 +88,7 @@ def _envelope(payload: Any) -> Envelope:
         created=f.unix_seconds(payload, "created", "created"),
         livemode=livemode,
         object=f.mapping(data, "object", "data.object"),
-        previous=f.optional_mapping(data, "previous_attributes"),
+        previous=fields.obj(data, "previous_attributes"),
     )
 
 
@@ -132,13 +133,13 @@ def _subscription(env: Envelope, memory: StripeMemory) -> Subscription:
     if plan_id is None:
         raise f.missing("data.object.items.data[0].price.id", "an id")
     memory.remember_plan(sub_id, plan_id)
-    user_id = _user_id([f.optional_mapping(sub, "metadata")], f.ref(sub.get("customer")), memory)
+    user_id = _user_id([fields.obj(sub, "metadata")], f.ref(sub.get("customer")), memory)
     return Subscription(sub_id, user_id, plan_id)
 
 
 def _subscription_plan(sub: dict[str, Any]) -> str | None:
     """The first item's price id (``plan`` on the item, or the subscription, in old versions)."""
-    items = f.optional_mapping(sub, "items").get("data")
+    items = fields.obj(sub, "items").get("data")
     if type(items) is list and items and type(items[0]) is dict:
         first = items[0]
         return f.ref(first.get("price")) or f.ref(first.get("plan"))
@@ -179,7 +180,7 @@ def _cancellation(env: Envelope, sub: Subscription, memory: StripeMemory) -> Emi
     if not memory.claim_cancellation(sub.id, env.id):
         raise Drop(DropReason.ALREADY_CANCELLED, f"{env.id}: {sub.id} was already cancelled")
     properties: dict[str, Any] = {"plan_id": sub.plan_id}
-    reason = f.optional_mapping(env.object, "cancellation_details").get("reason")
+    reason = fields.obj(env.object, "cancellation_details").get("reason")
     if f.is_id(reason):
         properties["cancel_reason"] = reason
     return Emit("subscription_cancelled", sub.user_id, properties)
@@ -205,7 +206,7 @@ def _invoice_payment_succeeded(env: Envelope, memory: StripeMemory) -> Emit:
     plan_id = _invoice_plan(invoice) or memory.plan_of(sub_id)
     if plan_id is None:
         raise f.missing("data.object.lines.data[0] price", "an id")
-    sources = [f.optional_mapping(details, "metadata"), f.optional_mapping(invoice, "metadata")]
+    sources = [fields.obj(details, "metadata"), fields.obj(invoice, "metadata")]
     user_id = _user_id(sources, f.ref(invoice.get("customer")), memory)
     converted = reason == "subscription_cycle" and memory.converting_invoice(sub_id, invoice_id)
     event = "subscription_started" if reason == "subscription_create" or converted else None
@@ -223,20 +224,20 @@ def _invoice_payment_succeeded(env: Envelope, memory: StripeMemory) -> Emit:
 
 def _subscription_details(invoice: dict[str, Any]) -> dict[str, Any]:
     """``parent.subscription_details`` (2025-03-31 on) or top-level ``subscription_details``."""
-    parent = f.optional_mapping(invoice, "parent")
+    parent = fields.obj(invoice, "parent")
     if "subscription_details" in parent:
-        return f.optional_mapping(parent, "subscription_details")
-    return f.optional_mapping(invoice, "subscription_details")
+        return fields.obj(parent, "subscription_details")
+    return fields.obj(invoice, "subscription_details")
 
 
 def _invoice_plan(invoice: dict[str, Any]) -> str | None:
     """The price of the invoice's first subscription line, in either shape."""
-    lines = f.optional_mapping(invoice, "lines").get("data")
+    lines = fields.obj(invoice, "lines").get("data")
     if type(lines) is not list:
         return None
     for line in lines:
         if type(line) is dict and _is_subscription_line(line):
-            pricing = f.optional_mapping(f.optional_mapping(line, "pricing"), "price_details")
+            pricing = fields.obj(fields.obj(line, "pricing"), "price_details")
             found = f.ref(pricing.get("price")) or f.ref(line.get("price"))
             found = found or f.ref(line.get("plan"))
             if found is not None:
@@ -245,7 +246,7 @@ def _invoice_plan(invoice: dict[str, Any]) -> str | None:
 
 
 def _is_subscription_line(line: dict[str, Any]) -> bool:
-    parent = f.optional_mapping(line, "parent")
+    parent = fields.obj(line, "parent")
     return line.get("type") == "subscription" or "subscription_item_details" in parent
 
 
@@ -261,9 +262,7 @@ def _charge_refunded(env: Envelope, memory: StripeMemory) -> Emit:
     charge_id = f.text(charge, "id", "data.object.id")
     cumulative = f.minor_units(charge, "amount_refunded", "data.object.amount_refunded")
     code = f.currency(charge, "currency", "data.object.currency")
-    user_id = _user_id(
-        [f.optional_mapping(charge, "metadata")], f.ref(charge.get("customer")), memory
-    )
+    user_id = _user_id([fields.obj(charge, "metadata")], f.ref(charge.get("customer")), memory)
     # Before 2025-03-31 a charge names its invoice: the refunded transaction is the invoice.
     refunded = f.ref(charge.get("invoice")) or charge_id
     step = _refund_step(env, charge_id, cumulative, memory)

@@ -26,7 +26,6 @@ THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
 MAX_MINOR_UNITS = 10**14
 #: Unix seconds up to the year 9999.
 MAX_UNIX_S = 253_402_300_799
-MAX_ID_CHARS = fields.MAX_ID
 
 
 class Drop(Exception):
@@ -49,22 +48,15 @@ def mapping(container: dict[str, Any], key: str, where: str) -> dict[str, Any]:
     return value
 
 
-def optional_mapping(container: dict[str, Any], key: str) -> dict[str, Any]:
-    """An object that may be absent or null (``previous_attributes``, ``metadata``…); any other
-    type reads as empty: an optional hint never decides whether an event is kept."""
-    value = container.get(key)
-    return value if type(value) is dict else {}
-
-
 def text(container: dict[str, Any], key: str, where: str) -> str:
     value = container.get(key)
     if not is_id(value):
-        raise missing(where, f"a non-empty string of at most {MAX_ID_CHARS} characters")
+        raise missing(where, f"a non-empty string of at most {fields.MAX_ID} characters")
     return value
 
 
 def is_id(value: object) -> TypeGuard[str]:
-    return type(value) is str and 0 < len(value) <= MAX_ID_CHARS and "\x00" not in value
+    return type(value) is str and 0 < len(value) <= fields.MAX_ID and "\x00" not in value
 
 
 def ref(value: object) -> str | None:
