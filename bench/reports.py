@@ -1,14 +1,15 @@
 """Reports benchmark (issue 14): payback and cohort-curve latency on a large workspace, and how
 soon a posted event shows in a report while ingest runs flat out, on SQLite.
 
-The workspace: ``--scale`` x 1,000,000 people over two years of cohort dates, 200 campaigns
-(with channel, ad sets, creatives, countries), 40% trials, 15% paying subscribers with monthly
-renewals, refunds and some revenue in EUR, about 10 events a person (10,000,000 at scale 1),
-and two years of daily spend for the 200 campaigns (146,000 rows). The reports read only the
-report models (``report_people``, ``report_revenue``), the spend and the rates, never the log,
-so the bench writes those models directly, as the projector would have left them for such a
-log (projecting 10,000,000 events first would take most of an hour on this machine); the
-freshness part runs the real projector on real events.
+The workspace: ``--scale`` x 1,000,000 users and about 10 events a user (10,000,000 at
+scale 1) made by bench/people_gen.py: users starting over two years, each installing from 1-3
+anonymous ids attributed to one of 200 campaigns (with channel, ad set, creative, country)
+before logging in, trials, paying subscribers with monthly renewals, refunds, cancellations,
+offers, 10% paying in EUR, heavy users, conflicts and late arrivals. The events go into the log
+through the store's writer and the real projector builds the read models from them (as
+``flokit rebuild`` would), so the reports read what a real log leaves behind; then two years of
+daily spend for the 200 campaigns (146,000 rows) and daily USD->EUR rates. Made once per scale
+(cached in bench/out; at scale 1 generating and projecting take most of an hour).
 
 1. ``flokit serve`` on that database: ``GET /v1/reports/payback`` over random 90-day ranges and
    ``GET /v1/reports/cohorts`` over random quarters, ``--requests`` each: p50 and p99.
@@ -28,7 +29,6 @@ import random
 import statistics
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,61 +36,49 @@ import httpx
 
 from flokit.domain.calendar import format_day, parse_day
 from flokit.domain.spend import SpendRow
+from flokit.projections.projector import catch_up
 from flokit.store import spend_sql
 from flokit.store.readmodel_sql import SQLITE
 from flokit.store.sqlite import SqliteStore
 from flokit.store.sqlite_readmodels import SqliteDb
 
 from common import OUT, UNTHROTTLED, drive, remove
+from people_gen import DAY_US, Shape, Writer, generate, plan_users
 from server import Server
 
 FIRST_DAY = parse_day("2023-01-01") or 0
 DAYS = 730
 CAMPAIGNS = 200
 EVENTS_PER_PERSON = 10
-CHUNK = 50_000
 CHANNELS = ("meta", "google_ads", "tiktok", "snap")
 COUNTRIES = ("US", "DE", "FR", "GB", "BR", "JP")
 
 
-Row = tuple[Any, ...]
+def attribution(rng: random.Random) -> dict[str, Any]:
+    """An install's properties: one of the campaigns the spend covers, its channel, an ad set,
+    a creative and a country."""
+    c = rng.randrange(CAMPAIGNS)
+    return {
+        "campaign_id": f"cmp_{c}",
+        "channel": CHANNELS[c % len(CHANNELS)],
+        "ad_set_id": f"set_{c}_{rng.randrange(3)}",
+        "creative_id": f"cr_{c}_{rng.randrange(5)}",
+        "country": rng.choice(COUNTRIES),
+    }
 
 
-def people(count: int, rng: random.Random) -> Iterator[tuple[Row, list[Row]]]:
-    """(report_people row, its report_revenue rows) for ``count`` people."""
-    for i in range(count):
-        day = FIRST_DAY + rng.randrange(DAYS)
-        campaign = rng.randrange(CAMPAIGNS)
-        attributed = int(rng.random() < 0.9)
-        dims = (
-            f"cmp_{campaign}", CHANNELS[campaign % 4], f"set_{campaign}_{rng.randrange(3)}",
-            f"cr_{campaign}_{rng.randrange(5)}", rng.choice(COUNTRIES),
-        ) if attributed else (None,) * 5  # fmt: skip
-        trial = int(rng.random() < 0.4)
-        paid = int(rng.random() < (0.35 if trial else 0.02))
-        offer = f"offer_{rng.randrange(8)}" if trial or paid else None
-        paywall = f"pw_{rng.randrange(4)}" if trial or paid else None
-        first_paid = day + (7 if trial else rng.randrange(30)) if paid else None
-        end = FIRST_DAY + DAYS
-        renewals = 0
-        revenue: list[Row] = []
-        if first_paid is not None and first_paid < end:
-            currency = "EUR" if rng.random() < 0.1 else "USD"
-            months = min(rng.randrange(13), (end - first_paid) // 30)
-            renewals = months
-            for m in range(months + 1):
-                revenue.append((first_paid + 30 * m, currency, 9_990_000, 1, 1))
-            if rng.random() < 0.03:
-                revenue[0] = (first_paid, currency, 0, 2, 1)  # refunded on its purchase's day
-        ended = first_paid + 30 * (renewals + 1) if paid and first_paid is not None else None
-        row = (day, attributed, *dims, offer, paywall, trial, paid, int(trial and paid))
-        row += (renewals, first_paid, ended if ended is not None and ended < end else None)
-        copied = (day, attributed, *dims, offer, paywall)
-        yield (f"u:user_{i}", *row), [(f"u:user_{i}", *r, *copied) for r in revenue]
+SHAPE = Shape(
+    first_us=FIRST_DAY * DAY_US,
+    days=DAYS,
+    attribution=attribution,
+    offers=8,
+    eur_share=0.1,
+)
 
 
 def build(db: Path, scale: float) -> str:
-    """The workspace at ``db`` (made once per scale); its read-only key."""
+    """The workspace at ``db`` (made once per scale; the key file is written last, so an
+    interrupted build starts again); its read-write key."""
     done = db.with_suffix(".key")
     if done.exists():
         return done.read_text()
@@ -98,50 +86,65 @@ def build(db: Path, scale: float) -> str:
     store = SqliteStore(db)
     try:
         workspace, issued = store.create_workspace("reports")
-        ws = workspace.id
-        rng, count, written = random.Random(14), int(1_000_000 * scale), 0
-        conn = store._reader()  # the read-model file is attached here
-        stream = people(count, rng)
-        while chunk := [next(stream, None) for _ in range(CHUNK)]:
-            chunk = [c for c in chunk if c is not None]
-            if not chunk:
-                break
-            conn.execute("BEGIN")
-            conn.executemany(
-                "INSERT INTO report_people VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                " ?)",
-                [(ws, *p) for p, _ in chunk],
-            )
-            conn.executemany(
-                "INSERT INTO report_revenue VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                " ?)",
-                [(ws, *r) for _, revenue in chunk for r in revenue],
-            )
-            conn.execute("COMMIT")
-            written += len(chunk)
-            print(f"  report models: {written:,} people", flush=True)
-        # The newest event the reports saw (people's max last_seen).
-        conn.execute(
-            "INSERT INTO people VALUES (?, 'u:last', 'u', 'last', ?, ?, 1, 'none', 0, 0, 0, '[1]')",
-            (ws, (FIRST_DAY + DAYS) * 86_400_000_000, (FIRST_DAY + DAYS) * 86_400_000_000),
-        )
-        spend = [
-            SpendRow(day, CHANNELS[c % 4], f"cmp_{c}", "", "", "", rng.randrange(10**9), "USD")
-            for day in range(FIRST_DAY, FIRST_DAY + DAYS)
-            for c in range(CAMPAIGNS)
-        ]
-        now = time.time_ns() // 1000
-        store.write_sync(lambda c: spend_sql.put_spend(SqliteDb(c), SQLITE, ws, spend, now))
-        rates = [(ws, d, "USD", "EUR", 1.08) for d in range(FIRST_DAY, FIRST_DAY + DAYS + 400)]
-        store.write_sync(
-            lambda c: c.executemany("INSERT INTO fx_rates VALUES (?, ?, ?, ?, ?)", rates)
-        )
-        print(f"  spend rows: {len(spend):,}", flush=True)
+        rng = random.Random(14)
+        write_log(store, workspace.id, int(1_000_000 * scale), rng)
+        project(store)
+        write_spend(store, workspace.id, rng)
         secret = issued.secret
     finally:
         store.close()
     done.write_text(secret)
     return secret
+
+
+def write_log(store: SqliteStore, ws: int, users: int, rng: random.Random) -> None:
+    """``users`` generated users' events, validated and written through the store's writer."""
+    began = time.perf_counter()
+    plans = plan_users(rng, users, users * EVENTS_PER_PERSON, SHAPE)
+    written = generate(Writer(store, ws, "log"), plans, rng, SHAPE)
+    seconds = time.perf_counter() - began
+    print(
+        f"  log: {written:,} events of {users:,} users generated and written in {seconds:.0f} s"
+        f" ({written / seconds:,.0f} events/s)",
+        flush=True,
+    )
+
+
+def project(store: SqliteStore) -> None:
+    """The real projector run over the whole log (``flokit rebuild``'s loop)."""
+    began, done, shown = time.perf_counter(), 0, 0
+
+    def progress(events: int) -> None:
+        nonlocal done, shown
+        done += events
+        if done - shown >= 500_000:
+            shown = done
+            rate = done / (time.perf_counter() - began)
+            print(f"  projected: {done:,} events ({rate:,.0f} events/s)", flush=True)
+
+    total = catch_up(store, on_batch=progress)
+    seconds = time.perf_counter() - began
+    print(
+        f"  projection: {total:,} events in {seconds:.0f} s ({total / seconds:,.0f} events/s)",
+        flush=True,
+    )
+
+
+def write_spend(store: SqliteStore, ws: int, rng: random.Random) -> None:
+    """Two years of daily spend for every campaign, in USD, and USD->EUR rates for every day a
+    payment can fall on."""
+    spend = [
+        SpendRow(
+            day, CHANNELS[c % len(CHANNELS)], f"cmp_{c}", "", "", "", rng.randrange(10**9), "USD"
+        )
+        for day in range(FIRST_DAY, FIRST_DAY + DAYS)
+        for c in range(CAMPAIGNS)
+    ]
+    now = time.time_ns() // 1000
+    store.write_sync(lambda c: spend_sql.put_spend(SqliteDb(c), SQLITE, ws, spend, now))
+    rates = [(ws, d, "USD", "EUR", 1.08) for d in range(FIRST_DAY, FIRST_DAY + DAYS + 400)]
+    store.write_sync(lambda c: c.executemany("INSERT INTO fx_rates VALUES (?, ?, ?, ?, ?)", rates))
+    print(f"  spend rows: {len(spend):,}", flush=True)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -244,7 +247,7 @@ def main() -> None:
     db = OUT / f"reports-{args.scale:g}.db"
     people_count = int(1_000_000 * args.scale)
     print(
-        f"reports bench: {people_count:,} people (~{people_count * EVENTS_PER_PERSON:,} events),"
+        f"reports bench: {people_count:,} users ({people_count * EVENTS_PER_PERSON:,} events),"
         f" {CAMPAIGNS} campaigns x {DAYS} days of spend",
         flush=True,
     )
