@@ -11,6 +11,7 @@ from msgspec import Meta
 from flokit.api.bodies import AsOf, DateTime
 from flokit.api.people import Rate
 from flokit.api.spend_bodies import Day
+from flokit.domain.payback import CohortWeek
 from flokit.store.report_queries import GroupBy
 
 Count = Annotated[int, Meta(ge=0)]
@@ -82,13 +83,6 @@ class PaybackRow(msgspec.Struct):
 class Payback(msgspec.Struct):
     rows: list[PaybackRow]
     meta: ReportMeta
-
-
-class CohortWeek(msgspec.Struct):
-    week: Count
-    active_subscribers: Count
-    cumulative_net_revenue: float
-    cumulative_net_revenue_per_user: float | None
 
 
 class CohortCurve(msgspec.Struct):

@@ -18,7 +18,6 @@ from flokit.api.report_bodies import (
     CohortCurve,
     CohortParams,
     Cohorts,
-    CohortWeek,
     Payback,
     PaybackParams,
     PaybackRow,
@@ -112,7 +111,7 @@ async def cohorts(request: Request) -> Response:
 
     def work(q: ReadQueries, as_of: int) -> Cohorts:
         latest = rq.latest_seen(q, scope.workspace_id)
-        sums, unconverted = _cohort_sums(q, scope)
+        sums, unconverted = _cohort_sums(q, scope, most + 1)
         latest_day = day_of(latest) if latest is not None else scope.end
         rows = [
             _curve(cohort_row(g, week, s, min(most, max(0, (latest_day - week) // 7))))
@@ -124,17 +123,26 @@ async def cohorts(request: Request) -> Response:
 
 
 def _curve(row: dict[str, Any]) -> CohortCurve:
-    return CohortCurve(**{**row, "weeks": [CohortWeek(**w) for w in row["weeks"]]})
+    return CohortCurve(**row)
 
 
-def _cohort_sums(q: ReadQueries, scope: Scope) -> tuple[dict[tuple[str, int], CohortSums], int]:
+def _cohort_sums(
+    q: ReadQueries, scope: Scope, cap: int
+) -> tuple[dict[tuple[str, int], CohortSums], int]:
+    """The sums of each (group, cohort week); weeks since the cohort past ``cap`` summed as
+    ``cap`` (a curve shows at most ``cap - 1`` of them)."""
     sums: dict[tuple[str, int], CohortSums] = {}
-    for g, week, users, trials, paid in rq.weekly_counts(q, scope):
-        sums[(g, week)] = CohortSums(users, trials, paid)
-    for g, week, first, ended, n in rq.weekly_subscribers(q, scope):
-        sums[(g, week)].subscribers.append((first, ended, n))
+    for g, week, paid, first, ended, people, trials in rq.weekly_people(q, scope):
+        s = sums.get((g, week))
+        if s is None:
+            s = sums[(g, week)] = CohortSums()
+        s.users += people
+        s.trials += int(trials or 0)
+        if paid:
+            s.subscriptions += people
+            s.subscribers.append((first, ended, people))
     unconverted = 0
-    for g, week, since, amount, missing in rq.weekly_revenue(q, scope):
+    for g, week, since, amount, missing in rq.weekly_revenue(q, scope, cap):
         sums[(g, week)].by_week[int(since)] += float(amount or 0)
         unconverted += int(missing or 0)
     if scope.group_by.has_spend:
