@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from readmodels import project_all
 
 from flokit.imports.job import START
 from flokit.model import (
@@ -26,6 +27,7 @@ from flokit.model import (
 )
 from flokit.store import Store
 from flokit.store.contract import ImportUpdate
+from flokit.store.readmodel_queries import ReadQueries
 
 T = TypeVar("T")
 DAY_US = 86_400 * 1_000_000
@@ -370,3 +372,25 @@ def test_keeping_and_fetching_an_upload_never_hold_it_in_memory(
     finally:
         tracemalloc.stop()
     assert peak < size // 4, peak
+
+
+# -- read models -----------------------------------------------------------------------------
+
+
+def test_a_pair_of_read_model_works_answers_at_one_checkpoint(store: Store, ws: Workspace) -> None:
+    """Both works see the projection at the checkpoint they report, and answer what one read
+    there answers (SQLite runs them on two connections, PostgreSQL in one snapshot)."""
+    run(append(store, ws, [valid(i) for i in range(30)], 0))
+    project_all(store)
+
+    def people(q: ReadQueries) -> list[tuple[Any, ...]]:
+        return q.rows("SELECT key FROM people WHERE workspace_id = ? ORDER BY key", ws.id)
+
+    def index(q: ReadQueries) -> list[tuple[Any, ...]]:
+        return q.rows("SELECT count(*) FROM event_index WHERE workspace_id = ?", ws.id)
+
+    as_of, found_people, found_index = run(store.read_models_pair(people, index))
+    alone = run(store.read_models(lambda q, at: (at, people(q), index(q))))
+    assert (as_of, found_people, found_index) == alone
+    assert len(found_people) == 30 and found_index == [(60,)]  # u: and e: rows per event
+    assert as_of == max(e.seq for e in run(store.query_events(EventQuery(ws.id, limit=100))))

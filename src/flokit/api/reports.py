@@ -3,6 +3,7 @@ the reports' read models in one snapshot with the spend and rates (any key of th
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
@@ -61,20 +62,24 @@ async def payback(request: Request) -> Response:
     currency = await svc.store.reporting_currency(key.workspace_id)
     scope = Scope(key.workspace_id, start, end, group_by, currency)
 
-    def work(q: ReadQueries, as_of: int) -> Payback:
-        latest = rq.latest_seen(q, scope.workspace_id)
-        sums, unconverted = _payback_sums(q, scope, window, latest)
+    cap = max(window, max(HORIZONS)) + 1
+    as_of, (latest, sums), revenue = await svc.store.read_models_pair(
+        lambda q: _payback_people(q, scope), lambda q: rq.revenue_by_age(q, scope, cap)
+    )
+
+    def answer() -> Payback:
+        unconverted = _add_revenue_by_age(sums, revenue)
         rows = [PaybackRow(**payback_row(g, s, window)) for g, s in sorted(sums.items())]
         meta = _meta(scope, as_of, latest, unconverted, svc.now_us())
         meta.cohort_window_days = window
         return Payback(rows, meta)
 
-    return json_response(await svc.store.read_models(work))
+    return json_response(await asyncio.to_thread(answer))
 
 
-def _payback_sums(
-    q: ReadQueries, scope: Scope, window: int, latest: int | None
-) -> tuple[dict[str, GroupSums], int]:
+def _payback_people(q: ReadQueries, scope: Scope) -> tuple[int | None, dict[str, GroupSums]]:
+    """The newest event's time, and each group's counts and spend (all but revenue)."""
+    latest = rq.latest_seen(q, scope.workspace_id)
     sums: dict[str, GroupSums] = defaultdict(GroupSums)
     latest_day = day_of(latest) if latest is not None else scope.end
     for g, users, installs, trials, converted, paid, renewals, due in rq.cohort_counts(
@@ -83,18 +88,23 @@ def _payback_sums(
         s = sums[g]
         s.users, s.installs, s.trials, s.converted = users, installs, trials, converted
         s.subscriptions, s.renewals, s.renewals_due = paid, renewals, due
-    unconverted = 0
-    cap = max(window, max(HORIZONS)) + 1
-    for g, age, amount, missing, payments in rq.revenue_by_age(q, scope, cap):
-        sums[g].by_age[int(age)] = float(amount or 0)
-        sums[g].payments += int(payments or 0)
-        unconverted += int(missing or 0)
     if scope.group_by.has_spend:
         for s in sums.values():
             s.spend = 0.0
         for g, _, amount, _missing in rq.spend_by_group(q, scope):
             sums[g].spend = float(amount or 0)
-    return sums, unconverted
+    return latest, sums
+
+
+def _add_revenue_by_age(sums: dict[str, GroupSums], revenue: list[tuple[Any, ...]]) -> int:
+    """Fold ``rq.revenue_by_age``'s rows into the groups; the unconverted events."""
+    unconverted = 0
+    for g, age, amount, missing, payments in revenue:
+        s = sums[g]  # revenue of a cohort's people: the group has them (or is made here)
+        s.by_age[int(age)] = float(amount or 0)
+        s.payments += int(payments or 0)
+        unconverted += int(missing or 0)
+    return unconverted
 
 
 async def cohorts(request: Request) -> Response:
@@ -109,28 +119,28 @@ async def cohorts(request: Request) -> Response:
     currency = await svc.store.reporting_currency(key.workspace_id)
     scope = Scope(key.workspace_id, start, end, group_by, currency)
 
-    def work(q: ReadQueries, as_of: int) -> Cohorts:
-        latest = rq.latest_seen(q, scope.workspace_id)
-        sums, unconverted = _cohort_sums(q, scope, most + 1)
+    as_of, (latest, sums), revenue = await svc.store.read_models_pair(
+        lambda q: _cohort_people(q, scope), lambda q: rq.weekly_revenue(q, scope, most + 1)
+    )
+
+    def answer() -> Cohorts:
+        unconverted = _add_weekly_revenue(sums, revenue)
         latest_day = day_of(latest) if latest is not None else scope.end
         rows = [
-            _curve(cohort_row(g, week, s, min(most, max(0, (latest_day - week) // 7))))
+            CohortCurve(**cohort_row(g, week, s, min(most, max(0, (latest_day - week) // 7))))
             for (g, week), s in sorted(sums.items())
         ]
         return Cohorts(rows, _meta(scope, as_of, latest, unconverted, svc.now_us()))
 
-    return json_response(await svc.store.read_models(work))
+    return json_response(await asyncio.to_thread(answer))
 
 
-def _curve(row: dict[str, Any]) -> CohortCurve:
-    return CohortCurve(**row)
-
-
-def _cohort_sums(
-    q: ReadQueries, scope: Scope, cap: int
-) -> tuple[dict[tuple[str, int], CohortSums], int]:
-    """The sums of each (group, cohort week); weeks since the cohort past ``cap`` summed as
-    ``cap`` (a curve shows at most ``cap - 1`` of them)."""
+def _cohort_people(
+    q: ReadQueries, scope: Scope
+) -> tuple[int | None, dict[tuple[str, int], CohortSums]]:
+    """The newest event's time, and each (group, cohort week)'s people, subscribers and
+    spend (all but revenue)."""
+    latest = rq.latest_seen(q, scope.workspace_id)
     sums: dict[tuple[str, int], CohortSums] = {}
     for g, week, paid, first, ended, people, trials in rq.weekly_people(q, scope):
         s = sums.get((g, week))
@@ -141,17 +151,25 @@ def _cohort_sums(
         if paid:
             s.subscriptions += people
             s.subscribers.append((first, ended, people))
-    unconverted = 0
-    for g, week, since, amount, missing in rq.weekly_revenue(q, scope, cap):
-        sums[(g, week)].by_week[int(since)] += float(amount or 0)
-        unconverted += int(missing or 0)
     if scope.group_by.has_spend:
         for s in sums.values():
             s.spend = 0.0
         for g, week, amount, _missing in rq.spend_by_group(q, scope, by_week=True):
             if (g, week) in sums:
                 sums[(g, week)].spend = float(amount or 0)
-    return sums, unconverted
+    return latest, sums
+
+
+def _add_weekly_revenue(
+    sums: dict[tuple[str, int], CohortSums], revenue: list[tuple[Any, ...]]
+) -> int:
+    """Fold ``rq.weekly_revenue``'s rows into the cohorts; the unconverted events. Weeks past
+    the query's cap come summed as the cap, past every curve's end."""
+    unconverted = 0
+    for g, week, since, amount, missing in revenue:
+        sums[(g, week)].by_week[int(since)] += float(amount or 0)
+        unconverted += int(missing or 0)
+    return unconverted
 
 
 def _meta(

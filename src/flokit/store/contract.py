@@ -42,6 +42,8 @@ from flokit.store.readmodel_queries import ReadQueries
 from flokit.store.readmodel_sql import LogEvent, ReadModels
 
 T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
 T_co = TypeVar("T_co", covariant=True)
 
 #: Applies a batch of the log to the read models, inside the store's transaction.
@@ -277,6 +279,14 @@ class ReadModelStore(Protocol):
 
     async def read_models(self, work: Callable[[ReadQueries, int], T]) -> T:
         """``work`` on the read models in one consistent read, given ``as_of``."""
+        ...
+
+    async def read_models_pair(
+        self, first: Callable[[ReadQueries], A], second: Callable[[ReadQueries], B]
+    ) -> tuple[int, A, B]:
+        """Two works on the read models, both at one ``as_of``: (``as_of``, their answers). A
+        backend may run them at once, each on a connection of its own (a report's scan of
+        people and its scan of revenue are independent)."""
         ...
 
 

@@ -49,6 +49,10 @@ from flokit.store.sqlite_writer import GroupCommitWriter
 
 log = logging.getLogger("flokit.store")
 T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
+#: Concurrent tries of ``read_models_pair`` before it runs both works on one connection.
+PAIR_TRIES = 3
 #: A WAL this long (256 MiB of 4 KiB pages) means back-to-back commits keep the background
 #: checkpoint from ever catching up; the writer then rewinds it between two transactions.
 WAL_REWIND_FRAMES = 65_536
@@ -303,6 +307,21 @@ class SqliteStore(IntegrationStoreMixin):
     async def read_models(self, work: Callable[[ReadQueries, int], T]) -> T:
         return await self._read(lambda conn: sqlite_readmodels.read(conn, work))
 
+    async def read_models_pair(
+        self, first: Callable[[ReadQueries], A], second: Callable[[ReadQueries], B]
+    ) -> tuple[int, A, B]:
+        """Each work in a reader thread of its own, so both cores scan. Each connection reads
+        its own snapshot: they agree when they saw the same checkpoint (only the projector
+        writes the read models, and it moves the checkpoint in the same transaction). If the
+        projector committed in between, they run again, then one after the other."""
+        for _ in range(PAIR_TRIES):
+            (at, a), (then, b) = await asyncio.gather(
+                self.read_models(_at_as_of(first)), self.read_models(_at_as_of(second))
+            )
+            if at == then:
+                return at, a, b
+        return await self.read_models(lambda q, as_of: (as_of, first(q), second(q)))
+
     # -- spend, exchange rates, reporting currency -------------------------------------------
 
     async def put_spend(self, workspace_id: int, rows: Sequence[SpendRow], now_us: int) -> None:
@@ -492,3 +511,8 @@ def _insert_key(
         (key.key_id, workspace_id, key_hash, kind.value, key.created_us),
     )
     return issued
+
+
+def _at_as_of(work: Callable[[ReadQueries], T]) -> Callable[[ReadQueries, int], tuple[int, T]]:
+    """``work`` answering with the ``as_of`` it read at."""
+    return lambda q, as_of: (as_of, work(q))

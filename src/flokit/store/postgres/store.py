@@ -55,6 +55,8 @@ from flokit.store.readmodel_sql import POSTGRES
 
 log = logging.getLogger("flokit.store")
 T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
 #: How often a transaction that lost a deadlock is tried again (it rolled back: nothing kept).
 DEADLOCK_RETRIES = 2
 #: How long a readiness probe waits for a connection.
@@ -254,6 +256,13 @@ class PostgresStore(IntegrationStoreMixin):
 
     async def read_models(self, work: Callable[[ReadQueries, int], T]) -> T:
         return await self.run(lambda conn: readmodels.read(conn, work))
+
+    async def read_models_pair(
+        self, first: Callable[[ReadQueries], A], second: Callable[[ReadQueries], B]
+    ) -> tuple[int, A, B]:
+        """One after the other in one snapshot: PostgreSQL aggregates by hashing, so a report's
+        scans are short enough not to need a second connection importing the snapshot."""
+        return await self.read_models(lambda q, as_of: (as_of, first(q), second(q)))
 
     # -- spend, exchange rates, reporting currency -------------------------------------------
 
