@@ -44,6 +44,7 @@ bench: $(VENV)/.dev
 	cd bench && ../$(BIN)/python drivers.py
 	cd bench && ../$(BIN)/python postgres.py
 	cd bench && ../$(BIN)/python identity.py
+	cd bench && ../$(BIN)/python headroom.py
 	cd bench && ../$(BIN)/python integrations.py
 	cd bench && ../$(BIN)/python reports.py
 

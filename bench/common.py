@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from flokit.pipeline.validate import Validator
 from flokit.settings import Settings
 from flokit.store import sqlite_events
 from flokit.store.sqlite import SqliteStore
+from flokit.store.sqlite_readmodels import read_models_path
 
 from server import Server
 from workload import batch
@@ -151,6 +153,35 @@ def drive(url: str, key: str, first_seed: int, count: int) -> dict[str, Any]:
     return result
 
 
+def drive_with_handshake(
+    url: str, key: str, seed: int, batches: int, going: threading.Event | None = None
+) -> tuple[dict[str, Any], float, float]:
+    """client.py with its handshake, so the clock starts once its batches are encoded (which
+    takes about a second per 40 batches); ``going`` is set as the load starts."""
+    args = [sys.executable, str(HERE / "client.py"), url, key, str(seed), str(batches), "8"]
+    with subprocess.Popen(
+        [*args, "--handshake"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=HERE,
+    ) as client:
+        assert client.stdin is not None and client.stdout is not None
+        if client.stdout.readline().strip() != "ready":
+            raise RuntimeError("client.py did not start")
+        started = time.monotonic()
+        client.stdin.write("go\n")
+        client.stdin.flush()
+        if going is not None:
+            going.set()
+        out = client.stdout.readline()
+        ended = time.monotonic()
+        if client.wait(timeout=60) != 0:
+            raise RuntimeError("client.py failed")
+    result: dict[str, Any] = json.loads(out)
+    return result, started, ended
+
+
 def peak_rss_mb(pid: int) -> float:
     """Peak RSS of a process and its children (the workers), added up."""
     total = 0.0
@@ -213,6 +244,18 @@ def remove(name: str) -> None:
             shutil.rmtree(stale)
         else:
             stale.unlink()
+
+
+def snapshot(base: Path, name: str) -> Path:
+    """A copy of a projected store (its log and its read models) under ``name``."""
+    remove(f"{name}.")
+    target = OUT / f"{name}.db"
+    for source, copy in ((base, target), (read_models_path(base), read_models_path(target))):
+        with sqlite3.connect(source) as conn:  # everything in the file, nothing in a WAL
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+        shutil.copyfile(source, copy)
+    return target
 
 
 def fresh_db(name: str) -> tuple[Path, str]:

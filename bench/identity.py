@@ -26,9 +26,6 @@ import json
 import pstats
 import random
 import shutil
-import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -45,9 +42,8 @@ from flokit.projections.projector import REBUILD_BATCH
 from flokit.store import sqlite_readmodels
 from flokit.store.readmodel_sql import LogEvent, ReadModels
 from flokit.store.sqlite import SqliteStore
-from flokit.store.sqlite_readmodels import read_models_path
 
-from common import HERE, OUT, UNTHROTTLED, remove
+from common import OUT, UNTHROTTLED, drive_with_handshake, remove, snapshot
 from people_gen import UserPlan, Writer, anonymous_ids, generate, plan_users
 from server import Server
 
@@ -319,7 +315,7 @@ def live_run(db: Path, key: str, seed: int, batches: int, projector: bool) -> di
     try:
         poller = LagPoller(server.url)
         try:
-            result, started, ended = _drive(server.url, key, seed, batches)
+            result, started, ended = drive_with_handshake(server.url, key, seed, batches)
             caught_up = poller.wait_caught_up(ended, CATCH_UP_S) if projector else None
         finally:
             poller.stop()
@@ -340,42 +336,6 @@ def live_run(db: Path, key: str, seed: int, batches: int, projector: bool) -> di
         "catch_up_s": caught_up,
         "projector_events_per_s": (at_end[-1][0] / caught_up) if caught_up and at_end else None,
     }
-
-
-def _drive(url: str, key: str, seed: int, batches: int) -> tuple[dict[str, Any], float, float]:
-    """client.py with its handshake, so the clock starts once its batches are encoded."""
-    args = [sys.executable, str(HERE / "client.py"), url, key, str(seed), str(batches), "8"]
-    with subprocess.Popen(
-        [*args, "--handshake"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=HERE,
-    ) as client:
-        assert client.stdin is not None and client.stdout is not None
-        if client.stdout.readline().strip() != "ready":
-            raise RuntimeError("client.py did not start")
-        started = time.monotonic()
-        client.stdin.write("go\n")
-        client.stdin.flush()
-        out = client.stdout.readline()
-        ended = time.monotonic()
-        if client.wait(timeout=60) != 0:
-            raise RuntimeError("client.py failed")
-    result: dict[str, Any] = json.loads(out)
-    return result, started, ended
-
-
-def snapshot(base: Path, name: str) -> Path:
-    """A copy of a projected store (its log and its read models) under ``name``."""
-    remove(f"{name}.")
-    target = OUT / f"{name}.db"
-    for source, copy in ((base, target), (read_models_path(base), read_models_path(target))):
-        with sqlite3.connect(source) as conn:  # everything in the file, nothing in a WAL
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.close()
-        shutil.copyfile(source, copy)
-    return target
 
 
 def live(base: Path, key: str, batches: int, runs: int) -> dict[str, Any]:
