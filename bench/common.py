@@ -80,7 +80,7 @@ def grown_db(rows: int) -> tuple[Path, str]:
         store.close()
         meta.write_text(json.dumps({"key": issued.secret}))
     target = OUT / "grown-run.db"
-    remove("grown-run.db")
+    remove("grown-run.")  # its read models too: a stale checkpoint would skip the new events
     shutil.copyfile(cached, target)
     return target, json.loads(meta.read_text())["key"]
 
@@ -262,7 +262,7 @@ def fresh_db(name: str) -> tuple[Path, str]:
     """An empty database in bench/out with one workspace; its path and read-write key."""
     OUT.mkdir(exist_ok=True)
     path = OUT / name
-    remove(name)
+    remove(f"{path.stem}.")  # its read models too (``x.read.db``): a stale checkpoint would skip
     store = SqliteStore(path)
     _, issued = store.create_workspace("bench")
     store.close()

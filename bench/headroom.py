@@ -5,7 +5,10 @@ bench's full rate leaves idle, and how much CPU the projector needs per event of
    workload batches: every event a new user and a new anonymous id, so a new link and a new
    person): events/s, and the machine's busy cores from /proc/stat over the run.
 2. The projector on that log, alone (``catch_up``, one thread): CPU seconds per event.
-3. What keeping up live would need: the ingest rate x CPU per event, against the idle cores.
+3. The floor of any projector that keeps per-event index rows in SQLite: on a copy of that log,
+   only the event index (3 rows an event), the links and a people row per user, each as one
+   ``INSERT ... SELECT`` per batch of 16,000 (no Python per event, no facts, no reports).
+4. What keeping up live would need: the ingest rate x CPU per event, against the idle cores.
 
 Run: ``.venv/bin/python bench/headroom.py [--batches N]`` (also in ``make bench``). Nothing is
 asserted; results also go to bench/out/headroom.json.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -71,6 +75,61 @@ def projector_alone(db: Path) -> dict[str, float]:
     }
 
 
+#: The floor's statements over one batch of the log: 6 B-tree rows an event (3 index rows, a
+#: link, a people row and its recency index entry), all in SQLite's C code.
+FLOOR_SCHEMA = (
+    "CREATE TABLE f.event_index (workspace_id INTEGER NOT NULL, key TEXT NOT NULL, seq INTEGER"
+    " NOT NULL, ts INTEGER NOT NULL, solo INTEGER NOT NULL, PRIMARY KEY (workspace_id, key, seq))"
+    " WITHOUT ROWID",
+    "CREATE TABLE f.links (workspace_id INTEGER NOT NULL, anonymous_id TEXT NOT NULL, user_id"
+    " TEXT NOT NULL, PRIMARY KEY (workspace_id, anonymous_id)) WITHOUT ROWID",
+    "CREATE INDEX f.links_user ON links (workspace_id, user_id)",
+    "CREATE TABLE f.people (workspace_id INTEGER NOT NULL, key TEXT NOT NULL, first_seen INTEGER,"
+    " last_seen INTEGER, event_count INTEGER, PRIMARY KEY (workspace_id, key)) WITHOUT ROWID",
+    "CREATE INDEX f.people_recent ON people (workspace_id, last_seen, key)",
+)
+_RANGE = "FROM events WHERE seq > ? AND seq <= ?"
+FLOOR_BATCH = (
+    f"INSERT INTO f.event_index SELECT workspace_id, 'e:' || event, seq, timestamp_us, 0 {_RANGE}",
+    f"INSERT INTO f.event_index SELECT workspace_id, 'u:' || user_id, seq, timestamp_us, 0 {_RANGE}"
+    " AND user_id IS NOT NULL",
+    "INSERT INTO f.event_index SELECT workspace_id, 'a:' || anonymous_id, seq, timestamp_us,"
+    f" user_id IS NULL {_RANGE} AND anonymous_id IS NOT NULL",
+    f"INSERT INTO f.links SELECT workspace_id, anonymous_id, min(user_id) {_RANGE} AND user_id IS"
+    " NOT NULL AND anonymous_id IS NOT NULL GROUP BY 1, 2 ON CONFLICT DO NOTHING",
+    "INSERT INTO f.people SELECT workspace_id, 'u:' || user_id, min(timestamp_us),"
+    f" max(timestamp_us), count(*) {_RANGE} AND user_id IS NOT NULL GROUP BY 1, 2 ON CONFLICT DO"
+    " UPDATE SET first_seen = min(first_seen, excluded.first_seen), last_seen ="
+    " max(last_seen, excluded.last_seen), event_count = event_count + excluded.event_count",
+)
+
+
+def set_based_floor(db: Path, batch: int = 16_000) -> dict[str, float]:
+    """The floor (3.): CPU per event of the 6 rows alone, into a scratch file beside the log."""
+    scratch = OUT / "headroom-floor.db"
+    scratch.unlink(missing_ok=True)
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute(f"ATTACH '{scratch}' AS f")
+        conn.execute("PRAGMA f.journal_mode = WAL")
+        conn.execute("PRAGMA f.synchronous = NORMAL")
+        for statement in FLOOR_SCHEMA:
+            conn.execute(statement)
+        top = conn.execute("SELECT max(seq) FROM events").fetchone()[0]
+        began, cpu0 = time.perf_counter(), time.thread_time()
+        for low in range(0, top, batch):
+            conn.execute("BEGIN")
+            for statement in FLOOR_BATCH:
+                conn.execute(statement, (low, low + batch))
+            conn.execute("COMMIT")
+        wall, cpu = time.perf_counter() - began, time.thread_time() - cpu0
+    finally:
+        conn.close()
+        for stale in OUT.glob("headroom-floor.db*"):
+            stale.unlink()
+    return {"events": top, "events_per_s": top / wall, "cpu_us_per_event": cpu / top * 1e6}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batches", type=int, default=300, help="1,000-event batches")
@@ -88,12 +147,25 @@ def main() -> None:
         f"2. projector alone on that log: {proj['events']:,} events at"
         f" {proj['events_per_s']:,.0f} events/s, {proj['cpu_us_per_event']:.1f} CPU-us an event"
     )
-    need = ingest["events_per_s"] / proj["events_per_cpu_s"]
+    floor = set_based_floor(db)
     print(
-        f"3. keeping up at {ingest['events_per_s']:,.0f} events/s takes {need:.2f} cores of"
-        f" projector; ingest leaves {ingest['idle_cores']:.2f} idle"
+        f"3. floor, 6 B-tree rows an event set-based in SQLite: {floor['events_per_s']:,.0f}"
+        f" events/s, {floor['cpu_us_per_event']:.1f} CPU-us an event"
     )
-    result = {"ingest": ingest, "projector": proj, "cores_needed": need}
+    rate = ingest["events_per_s"]
+    need = rate * proj["cpu_us_per_event"] / 1e6
+    need_floor = rate * floor["cpu_us_per_event"] / 1e6
+    print(
+        f"4. keeping up at {rate:,.0f} events/s takes {need:.2f} cores of this projector,"
+        f" {need_floor:.2f} at the floor; ingest leaves {ingest['idle_cores']:.2f} idle"
+    )
+    result = {
+        "ingest": ingest,
+        "projector": proj,
+        "floor": floor,
+        "cores_needed": need,
+        "cores_needed_at_floor": need_floor,
+    }
     (OUT / "headroom.json").write_text(json.dumps(result, indent=2))
 
 
