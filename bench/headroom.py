@@ -9,6 +9,9 @@ bench's full rate leaves idle, and how much CPU the projector needs per event of
    only the event index (3 rows an event), the links and a people row per user, each as one
    ``INSERT ... SELECT`` per batch of 16,000 (no Python per event, no facts, no reports).
 4. What keeping up live would need: the ingest rate x CPU per event, against the idle cores.
+5. Steps 2-4 again on a realistic log instead (``bench/people_gen.py``, the identity bench's
+   people: about 10 events a user over 1-3 anonymous ids, so most events find their person
+   already there): what a projector would need if the live load were people like these.
 
 Run: ``.venv/bin/python bench/headroom.py [--batches N]`` (also in ``make bench``). Nothing is
 asserted; results also go to bench/out/headroom.json.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sqlite3
 import time
 from pathlib import Path
@@ -26,7 +30,8 @@ from pathlib import Path
 from flokit.projections.projector import catch_up
 from flokit.store.sqlite import SqliteStore
 
-from common import OUT, UNTHROTTLED, drive_with_handshake, fresh_db
+from common import OUT, UNTHROTTLED, drive_with_handshake, fresh_db, remove
+from people_gen import Writer, generate, plan_users
 from server import Server
 
 
@@ -130,6 +135,25 @@ def set_based_floor(db: Path, batch: int = 16_000) -> dict[str, float]:
     return {"events": top, "events_per_s": top / wall, "cpu_us_per_event": cpu / top * 1e6}
 
 
+#: The realistic log of step 5: the identity bench's people, at a tenth of a million users.
+PEOPLE_USERS, PEOPLE_EVENTS = 30_000, 300_000
+
+
+def people_log() -> Path:
+    """A fresh log of ``PEOPLE_USERS`` generated people (step 5), no read models."""
+    db = OUT / "headroom-people.db"
+    remove(f"{db.stem}.")
+    store = SqliteStore(db)
+    try:
+        rng = random.Random(5)
+        workspace, _ = store.create_workspace("people")
+        plans = plan_users(rng, PEOPLE_USERS, PEOPLE_EVENTS)
+        generate(Writer(store, workspace.id, "people log"), plans, rng)
+    finally:
+        store.close()
+    return db
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batches", type=int, default=300, help="1,000-event batches")
@@ -159,7 +183,18 @@ def main() -> None:
         f"4. keeping up at {rate:,.0f} events/s takes {need:.2f} cores of this projector,"
         f" {need_floor:.2f} at the floor; ingest leaves {ingest['idle_cores']:.2f} idle"
     )
+    people = people_log()
+    people_proj, people_floor = projector_alone(people), set_based_floor(people)
+    print(
+        f"5. on {PEOPLE_EVENTS:,} events of {PEOPLE_USERS:,} realistic people: projector"
+        f" {people_proj['cpu_us_per_event']:.1f} CPU-us an event"
+        f" ({rate * people_proj['cpu_us_per_event'] / 1e6:.2f} cores at {rate:,.0f} events/s),"
+        f" floor {people_floor['cpu_us_per_event']:.1f}"
+        f" ({rate * people_floor['cpu_us_per_event'] / 1e6:.2f} cores)"
+    )
     result = {
+        "people_projector": people_proj,
+        "people_floor": people_floor,
         "ingest": ingest,
         "projector": proj,
         "floor": floor,
