@@ -141,11 +141,9 @@ def _cohort_people(
     """The newest event's time, and each (group, cohort week)'s people, subscribers and
     spend (all but revenue)."""
     latest = rq.latest_seen(q, scope.workspace_id)
-    sums: dict[tuple[str, int], CohortSums] = {}
+    sums: dict[tuple[str, int], CohortSums] = defaultdict(CohortSums)
     for g, week, paid, first, ended, people, trials in rq.weekly_people(q, scope):
-        s = sums.get((g, week))
-        if s is None:
-            s = sums[(g, week)] = CohortSums()
+        s = sums[(g, week)]
         s.users += people
         s.trials += int(trials or 0)
         if paid:

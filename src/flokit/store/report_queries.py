@@ -83,6 +83,13 @@ def _converted(table: str) -> tuple[str, str]:
     return amount, missing
 
 
+def _in_currency(m: ReadModels, sql: str, scope: Scope) -> list[tuple[Any, ...]]:
+    """``sql``'s rows: every parameter is the reporting currency (``_rate``, ``_converted``)
+    but the last three, the workspace and the first and last day."""
+    currency = [scope.currency] * (sql.count("?") - 3)
+    return m.rows(sql, *currency, scope.workspace_id, scope.start, scope.end)
+
+
 def latest_seen(m: ReadModels, ws: int) -> int | None:
     """The newest event timestamp the read models hold (us)."""
     rows = m.rows("SELECT max(last_seen) FROM people WHERE workspace_id = ?", ws)
@@ -114,7 +121,7 @@ def revenue_by_age(m: ReadModels, scope: Scope, cap: int) -> list[tuple[Any, ...
         " FROM report_revenue r"
         " WHERE r.workspace_id = ? AND r.cohort_day >= ? AND r.cohort_day <= ? GROUP BY 1, 2"
     )
-    return m.rows(sql, *[scope.currency] * 6, scope.workspace_id, scope.start, scope.end)
+    return _in_currency(m, sql, scope)
 
 
 def spend_by_group(m: ReadModels, scope: Scope, by_week: bool = False) -> list[tuple[Any, ...]]:
@@ -128,7 +135,7 @@ def spend_by_group(m: ReadModels, scope: Scope, by_week: bool = False) -> list[t
         f"SELECT {group}{week}, sum({amount}), sum({missing}) FROM spend s"
         " WHERE s.workspace_id = ? AND s.day >= ? AND s.day <= ? GROUP BY 1, 2"
     )
-    return m.rows(sql, *[scope.currency] * 4, scope.workspace_id, scope.start, scope.end)
+    return _in_currency(m, sql, scope)
 
 
 def weekly_people(m: ReadModels, scope: Scope) -> list[tuple[Any, ...]]:
@@ -158,4 +165,4 @@ def weekly_revenue(m: ReadModels, scope: Scope, cap: int) -> list[tuple[Any, ...
         f" sum({missing} * r.events) FROM report_revenue r"
         " WHERE r.workspace_id = ? AND r.cohort_day >= ? AND r.cohort_day <= ? GROUP BY 1, 2, 3"
     )
-    return m.rows(sql, *[scope.currency] * 4, scope.workspace_id, scope.start, scope.end)
+    return _in_currency(m, sql, scope)
