@@ -23,6 +23,16 @@ PLACEHOLDER_IDS = frozenset(
 )
 
 
+#: What ``str.strip()`` removes: every character for which ``str.isspace()`` holds (the read
+#: models' SQL repeats this rule, so it is spelled out; a test checks it against Python).
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+#: The one character beyond ASCII that ``str.lower()`` turns into ASCII (KELVIN SIGN -> k).
+LOWERS_TO_ASCII = {"\u212a": "k"}
+
+
 class OwnerKind(StrEnum):
     """Whose facts an event adds to: an identified user, or an anonymous id."""
 

@@ -9,7 +9,7 @@ log would put them.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from flokit.domain.cohorts import ITEM_EVENTS, Item, item_of
 from flokit.domain.facts import (
@@ -30,8 +30,10 @@ from flokit.store.readmodel_sql import LogEvent, Pair, Person, ReadModels
 USER, ANON = OwnerKind.USER.value, OwnerKind.ANONYMOUS.value
 
 
-def project(models: ReadModels, events: Iterable[LogEvent]) -> None:
-    """Apply a batch of log events (any workspaces, seq order) to the read models."""
+def project(models: ReadModels, events: Sequence[LogEvent]) -> None:
+    """Apply a batch of log events (any workspaces, seq order) to the read models: the event
+    index in SQL over the whole batch, the rest workspace by workspace."""
+    models.index_batch(events)
     by_workspace: dict[int, list[LogEvent]] = defaultdict(list)
     for event in events:
         by_workspace[event.workspace_id].append(event)
@@ -60,17 +62,16 @@ class _Batch:
         self.totals = models.totals(workspace_id)
 
     def apply(self, events: list[LogEvent]) -> None:
-        self.m.add_index(self._read(events))
+        self._read(events)
         links, moved = self._link()
         self._store_facts()
         people, gone, anons_of = self._refresh_people(links, moved)
         self.m.save_totals(self.ws, self.totals)
         reports.refresh(self.m, self.ws, people, gone, anons_of, self.items)
 
-    def _read(self, events: list[LogEvent]) -> list[tuple[int, str, int, int, int]]:
-        """Facts per owner and pairs from the batch; the index rows of its events."""
-        index: list[tuple[int, str, int, int, int]] = []
-        add, ws, deltas, ids = index.append, self.ws, self.deltas, _Identities()
+    def _read(self, events: list[LogEvent]) -> None:
+        """Facts per owner, pairs and report items from the batch."""
+        deltas, ids = self.deltas, _Identities()
         for seq, _, event_id, event, user_id, anonymous_id, ts, properties in events:
             user, anon = ids[user_id], ids[anonymous_id]
             key = f"{USER}:{user}" if user else f"{ANON}:{anon}" if anon else None
@@ -89,13 +90,6 @@ class _Batch:
                     self.items.append((key, item))
             if user and anon:
                 self._see_pair(Pair(anon, user, ts, seq, event_id))
-            solo = int(user is None and anon is not None)
-            add((ws, f"e:{event}", seq, ts, solo))
-            if user_id is not None:
-                add((ws, f"u:{user_id}", seq, ts, solo))
-            if anonymous_id is not None:
-                add((ws, f"a:{anonymous_id}", seq, ts, solo))
-        return index
 
     def _see_pair(self, pair: Pair) -> None:
         kept = self.pairs.get((pair.anonymous_id, pair.user_id))

@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, NamedTuple, Protocol
 
+from flokit.domain.identity import LOWERS_TO_ASCII, PLACEHOLDER_IDS, WHITESPACE
+
 
 class Db(Protocol):
     """What the shared SQL needs of a connection (both drivers' cursors give it)."""
@@ -33,11 +35,17 @@ class Db(Protocol):
 @dataclass(frozen=True, slots=True)
 class Dialect:
     """``mark`` is the driver's placeholder; ``list_sql`` tests membership in one list
-    parameter (``{col}`` and ``{mark}`` filled in); ``as_list`` makes that parameter."""
+    parameter (``{col}`` and ``{mark}`` filled in); ``as_list`` makes that parameter;
+    ``trim`` strips the given characters from both ends; ``lower`` lowercases ASCII only, the
+    same in every locale (``{x}`` filled in); ``batch_sql`` selects a projector batch's events
+    of the log (``batch_params`` gives its parameters)."""
 
     mark: str
     list_sql: str
     json_list: bool
+    trim: str
+    lower: str
+    batch_sql: str
 
     def q(self, sql: str) -> str:
         return sql.replace("?", self.mark)
@@ -49,9 +57,51 @@ class Dialect:
         items = list(values)
         return json.dumps(items) if self.json_list else items
 
+    def batch_params(self, events: Sequence[LogEvent]) -> tuple[object, ...]:
+        if self.json_list:  # SQLite: a batch is every event in its range of seq
+            return (events[0].seq, events[-1].seq)
+        return ([e.seq for e in events],)
 
-SQLITE = Dialect("?", "{col} IN (SELECT value FROM json_each({mark}))", json_list=True)
-POSTGRES = Dialect("%s", "{col} = ANY({mark}::text[])", json_list=False)
+
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _sqlite_lower() -> str:
+    replaced = "{x}"
+    for char, ascii_char in LOWERS_TO_ASCII.items():
+        replaced = f"replace({replaced}, '{char}', '{ascii_char}')"
+    return f"lower({replaced})"
+
+
+#: SQLite's lower() changes ASCII letters only (it is built without ICU); PostgreSQL's follows
+#: the locale, so it spells the ASCII mapping out.
+SQLITE = Dialect(
+    "?",
+    "{col} IN (SELECT value FROM json_each({mark}))",
+    json_list=True,
+    trim="trim",
+    lower=_sqlite_lower(),
+    batch_sql="seq BETWEEN ? AND ?",
+)
+POSTGRES = Dialect(
+    "%s",
+    "{col} = ANY({mark}::text[])",
+    json_list=False,
+    trim="btrim",
+    lower=f"translate({{x}}, '{_UPPER}{''.join(LOWERS_TO_ASCII)}',"
+    f" '{_UPPER.lower()}{''.join(LOWERS_TO_ASCII.values())}')",
+    batch_sql="seq = ANY(?::bigint[])",
+)
+
+
+def is_identity_sql(column: str, dialect: Dialect) -> str:
+    """``domain.identity.is_identity`` of a column, as a SQL condition."""
+    stripped = f"{dialect.trim}({column}, '{WHITESPACE}')"
+    placeholders = ", ".join(f"'{p}'" for p in sorted(PLACEHOLDER_IDS))
+    return (
+        f"({column} IS NOT NULL AND {stripped} <> ''"
+        f" AND {dialect.lower.format(x=stripped)} NOT IN ({placeholders}))"
+    )
 
 
 @dataclass(slots=True)
@@ -115,6 +165,8 @@ class LogEvent(NamedTuple):
 
 
 LOG_COLUMNS = "seq, workspace_id, event_id, event, user_id, anonymous_id, timestamp_us, properties"
+#: The event index's key prefixes and the log's columns they index.
+_INDEXED = {"e": "event", "u": "user_id", "a": "anonymous_id"}
 _PERSON = ", ".join(f.name for f in fields(Person))
 _TOTALS = ", ".join(f.name for f in fields(Totals))
 READ_MODEL_TABLES = (
@@ -238,13 +290,20 @@ class ReadModels:
             [(ws, *_values(totals))],
         )
 
-    def add_index(self, rows: Iterable[tuple[int, str, int, int, int]]) -> None:
-        """(workspace, key, seq, timestamp, solo) rows; ``solo``: the event has no user."""
-        self._many(
-            "INSERT INTO event_index (workspace_id, key, seq, ts, solo) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT (workspace_id, key, seq) DO NOTHING",
-            rows,
-        )
+    def index_batch(self, events: Sequence[LogEvent]) -> None:
+        """The event index's rows of a batch's events, straight from the log in SQL: one per
+        event name, user id and anonymous id (raw, placeholders too, so the explorer finds
+        them). ``solo``, read on ``a:`` rows only: the event names no user (``is_identity``),
+        so it belongs to whoever the anonymous id is linked to."""
+        solo = {"a": f"CASE WHEN {is_identity_sql('user_id', self.d)} THEN 0 ELSE 1 END"}
+        for key, column in _INDEXED.items():
+            self.rows(
+                "INSERT INTO event_index (workspace_id, key, seq, ts, solo)"
+                f" SELECT workspace_id, '{key}:' || {column}, seq, timestamp_us,"
+                f" {solo.get(key, '0')} FROM events WHERE {self.d.batch_sql} AND {column} IS NOT"
+                " NULL ON CONFLICT (workspace_id, key, seq) DO NOTHING",
+                *self.d.batch_params(events),
+            )
 
     def clear(self) -> None:
         """Forget every read model and rewind the checkpoint to the log's beginning."""
