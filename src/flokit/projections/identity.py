@@ -59,6 +59,7 @@ class _Batch:
         self.pairs: dict[tuple[str, str], Pair] = {}
         self.items: list[tuple[str, Item]] = []
         self.stored: dict[str, Facts] = {}
+        self.recohort: set[str] = set()
         self.totals = models.totals(workspace_id)
 
     def apply(self, events: list[LogEvent]) -> None:
@@ -67,7 +68,8 @@ class _Batch:
         self._store_facts()
         people, gone, anons_of = self._refresh_people(links, moved)
         self.m.save_totals(self.ws, self.totals)
-        reports.refresh(self.m, self.ws, people, gone, anons_of, self.items)
+        recohort = [p for p in people if p.key in self.recohort]
+        reports.refresh(self.m, self.ws, recohort, gone, anons_of, self.items)
 
     def _read(self, events: list[LogEvent]) -> None:
         """Facts per owner, pairs and report items from the batch."""
@@ -151,13 +153,19 @@ class _Batch:
         """Recompute every person this batch touched from their identities' facts; the people
         kept, the keys of those who are no longer people, and the users' anonymous ids."""
         touched: set[str] = set()
-        for key in self.deltas:
+        # People whose cohort rows may change (an item, an install, a link that moved, a new
+        # first day); the others' rows stay as they are.
+        with_items = {owner for owner, _ in self.items}
+        for key, delta in self.deltas.items():
             anon_user = links.get(key[2:]) if key[0] == ANON else None
-            touched.add(f"u:{anon_user}" if anon_user else key)
+            person = f"u:{anon_user}" if anon_user else key
+            touched.add(person)
+            if delta.install is not None or key in with_items:
+                self.recohort.add(person)
         for anon, old_user in moved.items():
-            touched |= {f"u:{links[anon]}", f"a:{anon}"}
-            if old_user:
-                touched.add(f"u:{old_user}")
+            changed = {f"u:{links[anon]}", f"a:{anon}"} | ({f"u:{old_user}"} if old_user else set())
+            touched |= changed
+            self.recohort |= changed
         users = [k[2:] for k in touched if k[0] == USER]
         anons_of = self.m.anons_of(self.ws, users) if users else {}
         wanted = set(touched) | {f"a:{a}" for anons in anons_of.values() for a in anons}
@@ -173,9 +181,12 @@ class _Batch:
             elif key[2:] in links:
                 parts = []  # a linked anonymous id is part of its user, not a person
             person = _person(key, merge_all(parts)) if parts else None
-            self._count(old.get(key), person)
+            was = old.get(key)
+            self._count(was, person)
             if person is not None:
                 new.append(person)
+                if was is None or was.first_seen != person.first_seen:
+                    self.recohort.add(key)  # a new cohort day, or a new person
         self.m.save_people(self.ws, new)
         kept = {p.key for p in new}
         gone = [k for k in touched if k in old and k not in kept]
