@@ -24,6 +24,7 @@ import json
 import os
 import random
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -43,15 +44,20 @@ def cpu_ticks() -> tuple[int, int]:
 
 
 def ingest_alone(db: Path, key: str, batches: int) -> dict[str, float]:
-    """Ingest with the projector off: its rate and the machine's busy cores meanwhile."""
+    """Ingest with the projector off: its rate and the machine's busy cores while the load
+    runs (from client.py's "go", after it has encoded its batches on one core, to its end)."""
     env = {**UNTHROTTLED, "FLOKIT_PROJECTOR": "false"}
     server = Server(db, log=OUT / "headroom.serve.log", env=env)
+    going, at_go = threading.Event(), []
+    watcher = threading.Thread(target=lambda: at_go.append(going.wait(60) and cpu_ticks()))
     try:
-        busy0, total0 = cpu_ticks()
-        result, started, ended = drive_with_handshake(server.url, key, 1, batches)
+        watcher.start()
+        result, started, ended = drive_with_handshake(server.url, key, 1, batches, going)
         busy1, total1 = cpu_ticks()
+        watcher.join()
     finally:
         server.stop()
+    busy0, total0 = at_go[0]
     cores = os.cpu_count() or 1
     busy_share = (busy1 - busy0) / max(1, total1 - total0)
     return {
