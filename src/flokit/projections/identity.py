@@ -150,37 +150,36 @@ class _Batch:
     def _refresh_people(
         self, links: dict[str, str], moved: dict[str, str | None]
     ) -> tuple[list[Person], list[str], dict[str, list[str]]]:
-        """Recompute every person this batch touched from their identities' facts; the people
-        kept, the keys of those who are no longer people, and the users' anonymous ids."""
-        touched: set[str] = set()
-        # People whose cohort rows may change (an item, an install, a link that moved, a new
-        # first day); the others' rows stay as they are.
+        """Bring every person this batch touched up to date; the people kept, the keys of those
+        who are no longer people, and the anonymous ids of the users the reports refresh.
+
+        A person whose identities are the same as before gets the batch's facts merged into
+        their stored ones (merging is associative and commutative); a new person, and anyone a
+        moved link adds or takes identities from, is merged again from all their identities."""
+        deltas_of: dict[str, list[Facts]] = defaultdict(list)
         with_items = {owner for owner, _ in self.items}
         for key, delta in self.deltas.items():
             anon_user = links.get(key[2:]) if key[0] == ANON else None
-            person = f"u:{anon_user}" if anon_user else key
-            touched.add(person)
+            owner = f"u:{anon_user}" if anon_user else key
+            deltas_of[owner].append(delta)
+            # People whose cohort rows may change (an item, an install, a link that moved, a
+            # new first day); the others' rows stay as they are.
             if delta.install is not None or key in with_items:
-                self.recohort.add(person)
+                self.recohort.add(owner)
+        regrouped: set[str] = set()
         for anon, old_user in moved.items():
-            changed = {f"u:{links[anon]}", f"a:{anon}"} | ({f"u:{old_user}"} if old_user else set())
-            touched |= changed
-            self.recohort |= changed
-        users = [k[2:] for k in touched if k[0] == USER]
-        anons_of = self.m.anons_of(self.ws, users) if users else {}
-        wanted = set(touched) | {f"a:{a}" for anons in anons_of.values() for a in anons}
-        unread = wanted - self.stored.keys()  # the batch's own facts were just saved
-        facts = {k: decode_facts(v) for k, v in self.m.facts(self.ws, unread).items()}
-        facts.update(self.stored)
+            regrouped |= {f"u:{links[anon]}", f"a:{anon}"} | (
+                {f"u:{old_user}"} if old_user else set()
+            )
+        self.recohort |= regrouped
+        touched = deltas_of.keys() | regrouped
         old = self.m.people(self.ws, touched)
+        merged, anons_of = self._merged_again(regrouped | (touched - old.keys()), links)
+        for key in touched - merged.keys():
+            merged[key] = merge_all([decode_facts(old[key].facts), *deltas_of[key]])
         new: list[Person] = []
-        for key in touched:
-            parts = [facts[key]] if key in facts else []
-            if key[0] == USER:
-                parts += [facts[f"a:{a}"] for a in anons_of.get(key[2:], []) if f"a:{a}" in facts]
-            elif key[2:] in links:
-                parts = []  # a linked anonymous id is part of its user, not a person
-            person = _person(key, merge_all(parts)) if parts else None
+        for key, facts in merged.items():
+            person = _person(key, facts) if facts is not None else None
             was = old.get(key)
             self._count(was, person)
             if person is not None:
@@ -188,11 +187,34 @@ class _Batch:
                 if was is None or was.first_seen != person.first_seen:
                     self.recohort.add(key)  # a new cohort day, or a new person
         self.m.save_people(self.ws, new)
-        kept = {p.key for p in new}
-        gone = [k for k in touched if k in old and k not in kept]
+        gone = [k for k, facts in merged.items() if facts is None and k in old]
         if gone:
             self.m.delete_people(self.ws, gone)
+        unknown = [k[2:] for k in self.recohort if k[0] == USER and k[2:] not in anons_of]
+        if unknown:
+            anons_of.update(self.m.anons_of(self.ws, unknown))
         return new, gone, anons_of
+
+    def _merged_again(
+        self, keys: set[str], links: dict[str, str]
+    ) -> tuple[dict[str, Facts | None], dict[str, list[str]]]:
+        """The facts of these people from all their identities' stored facts (None: not a
+        person, e.g. an anonymous id now linked to a user), and the users' anonymous ids."""
+        users = [k[2:] for k in keys if k[0] == USER]
+        anons_of = self.m.anons_of(self.ws, users) if users else {}
+        wanted = keys | {f"a:{a}" for u in users for a in anons_of.get(u, [])}
+        unread = wanted - self.stored.keys()  # the batch's own facts were just saved
+        facts = {k: decode_facts(v) for k, v in self.m.facts(self.ws, unread).items()}
+        facts.update(self.stored)
+        merged: dict[str, Facts | None] = {}
+        for key in keys:
+            parts = [facts[key]] if key in facts else []
+            if key[0] == USER:
+                parts += [facts[f"a:{a}"] for a in anons_of.get(key[2:], []) if f"a:{a}" in facts]
+            elif key[2:] in links:
+                parts = []  # a linked anonymous id is part of its user, not a person
+            merged[key] = merge_all(parts) if parts else None
+        return merged, anons_of
 
     def _count(self, old: Person | None, new: Person | None) -> None:
         if old is not None:
