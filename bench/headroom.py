@@ -10,8 +10,11 @@ bench's full rate leaves idle, and how much CPU the projector needs per event of
    ``INSERT ... SELECT`` per batch of 16,000 (no Python per event, no facts, no reports).
 4. What keeping up live would need: the ingest rate x CPU per event, against the idle cores.
 5. Steps 2-4 again on a realistic log instead (``bench/people_gen.py``, the identity bench's
-   people: about 10 events a user over 1-3 anonymous ids, so most events find their person
-   already there): what a projector would need if the live load were people like these.
+   people: about 10 events a user over 1-3 anonymous ids), written as the identity bench's
+   store is, a chunk of 2,000 users' whole lives at a time: a person's events share one or two
+   projector batches.
+6. The same people with every event in timestamp order, as live traffic arrives: a person's
+   events are spread over the whole log, so a batch touches a person for one or two events.
 
 Run: ``.venv/bin/python bench/headroom.py [--batches N]`` (also in ``make bench``). Nothing is
 asserted; results also go to bench/out/headroom.json.
@@ -32,7 +35,7 @@ from flokit.projections.projector import catch_up
 from flokit.store.sqlite import SqliteStore
 
 from common import OUT, UNTHROTTLED, drive_with_handshake, fresh_db, remove
-from people_gen import Writer, generate, plan_users
+from people_gen import Shape, Writer, generate, plan_users
 from server import Server
 
 
@@ -145,16 +148,16 @@ def set_based_floor(db: Path, batch: int = 16_000) -> dict[str, float]:
 PEOPLE_USERS, PEOPLE_EVENTS = 30_000, 300_000
 
 
-def people_log() -> Path:
-    """A fresh log of ``PEOPLE_USERS`` generated people (step 5), no read models."""
-    db = OUT / "headroom-people.db"
+def people_log(by_time: bool) -> Path:
+    """A fresh log of ``PEOPLE_USERS`` generated people (steps 5 and 6), no read models."""
+    db = OUT / f"headroom-people{'-by-time' if by_time else ''}.db"
     remove(f"{db.stem}.")
     store = SqliteStore(db)
     try:
         rng = random.Random(5)
         workspace, _ = store.create_workspace("people")
         plans = plan_users(rng, PEOPLE_USERS, PEOPLE_EVENTS)
-        generate(Writer(store, workspace.id, "people log"), plans, rng)
+        generate(Writer(store, workspace.id, "people log"), plans, rng, Shape(by_time=by_time))
     finally:
         store.close()
     return db
@@ -189,18 +192,21 @@ def main() -> None:
         f"4. keeping up at {rate:,.0f} events/s takes {need:.2f} cores of this projector,"
         f" {need_floor:.2f} at the floor; ingest leaves {ingest['idle_cores']:.2f} idle"
     )
-    people = people_log()
-    people_proj, people_floor = projector_alone(people), set_based_floor(people)
-    print(
-        f"5. on {PEOPLE_EVENTS:,} events of {PEOPLE_USERS:,} realistic people: projector"
-        f" {people_proj['cpu_us_per_event']:.1f} CPU-us an event"
-        f" ({rate * people_proj['cpu_us_per_event'] / 1e6:.2f} cores at {rate:,.0f} events/s),"
-        f" floor {people_floor['cpu_us_per_event']:.1f}"
-        f" ({rate * people_floor['cpu_us_per_event'] / 1e6:.2f} cores)"
-    )
+    people: dict[str, dict[str, float]] = {}
+    for step, by_time in ((5, False), (6, True)):
+        log = people_log(by_time)
+        proj, floor_here = projector_alone(log), set_based_floor(log)
+        people[f"{'by_time' if by_time else 'chunked'}"] = {"projector": proj, "floor": floor_here}
+        print(
+            f"{step}. on {PEOPLE_EVENTS:,} events of {PEOPLE_USERS:,} realistic people"
+            f" ({'in timestamp order, as live traffic' if by_time else 'chunk by chunk'}):"
+            f" projector {proj['cpu_us_per_event']:.1f} CPU-us an event"
+            f" ({rate * proj['cpu_us_per_event'] / 1e6:.2f} cores at {rate:,.0f} events/s),"
+            f" floor {floor_here['cpu_us_per_event']:.1f}"
+            f" ({rate * floor_here['cpu_us_per_event'] / 1e6:.2f} cores)"
+        )
     result = {
-        "people_projector": people_proj,
-        "people_floor": people_floor,
+        "people": people,
         "ingest": ingest,
         "projector": proj,
         "floor": floor,

@@ -21,7 +21,7 @@ import json
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,10 @@ class Shape:
     attribution: Attribution = identity_attribution
     offers: int = 0  # trial and subscription starts name one of this many offers (0: none)
     eur_share: float = 0.0  # users who pay in EUR rather than USD
+    # False: a chunk of users' whole lives arrive together (a person's events share a few
+    # projector batches); True: everyone's events arrive in timestamp order, as live traffic
+    # does (a person's events are spread over the whole log, one or two per batch).
+    by_time: bool = False
 
 
 @dataclass(slots=True)
@@ -255,10 +259,28 @@ def anonymous_ids(plan: UserPlan) -> list[str]:
 def generate(
     writer: Writer, plans: list[UserPlan], rng: random.Random, shape: Shape = Shape()
 ) -> int:
-    """Every planned user's events, written chunk by chunk in arrival order; how many."""
-    pool: deque[str] = deque(maxlen=20_000)  # earlier users' anonymous ids, to borrow
+    """Every planned user's events, written chunk by chunk in arrival order (or, with
+    ``shape.by_time``, all of them in timestamp order); how many."""
     late: list[tuple[int, dict[str, Any]]] = []  # (chunk it arrives with, event)
-    for chunk, first in enumerate(range(0, len(plans), USERS_PER_CHUNK)):
+    chunks = _chunks(plans, rng, shape)
+    if shape.by_time:
+        every = sorted((doc for docs in chunks for doc in docs), key=_timestamp)
+        for first in range(0, len(every), WRITE_BATCH):
+            writer.write(every[first : first + WRITE_BATCH])
+        return writer.written
+    for chunk, docs in enumerate(chunks):
+        writer.write(_arrival_order(rng, docs, late, chunk))
+    writer.write([doc for _, doc in late])
+    return writer.written
+
+
+def _chunks(
+    plans: list[UserPlan], rng: random.Random, shape: Shape
+) -> Iterator[list[dict[str, Any]]]:
+    """Each chunk's events, drawn as the caller asks for them (the caller's own draws come
+    between chunks, so a seed gives the same events as before this was a generator)."""
+    pool: deque[str] = deque(maxlen=20_000)  # earlier users' anonymous ids, to borrow
+    for first in range(0, len(plans), USERS_PER_CHUNK):
         docs: list[dict[str, Any]] = []
         for plan in plans[first : first + USERS_PER_CHUNK]:
             borrowed = pool[rng.randrange(len(pool))] if plan.borrow else None
@@ -266,9 +288,11 @@ def generate(
         pool.extend(
             a for plan in plans[first : first + USERS_PER_CHUNK] for a in anonymous_ids(plan)
         )
-        writer.write(_arrival_order(rng, docs, late, chunk))
-    writer.write([doc for _, doc in late])
-    return writer.written
+        yield docs
+
+
+def _timestamp(doc: dict[str, Any]) -> str:
+    return str(doc["timestamp"])
 
 
 def _arrival_order(
