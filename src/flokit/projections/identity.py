@@ -60,6 +60,7 @@ class _Batch:
         self.items: list[tuple[str, Item]] = []
         self.stored: dict[str, Facts] = {}
         self.recohort: set[str] = set()
+        self.first_seen: set[str] = set()  # identities this batch is the first to see
         self.totals = models.totals(workspace_id)
 
     def apply(self, events: list[LogEvent]) -> None:
@@ -69,7 +70,7 @@ class _Batch:
         people, gone, anons_of = self._refresh_people(links, moved)
         self.m.save_totals(self.ws, self.totals)
         recohort = [p for p in people if p.key in self.recohort]
-        reports.refresh(self.m, self.ws, recohort, gone, anons_of, self.items)
+        reports.refresh(self.m, self.ws, recohort, gone, anons_of, self.items, self.first_seen)
 
     def _read(self, events: list[LogEvent]) -> None:
         """Facts per owner, pairs and report items from the batch."""
@@ -141,6 +142,7 @@ class _Batch:
     def _store_facts(self) -> None:
         """Merge the deltas into the stored facts; ``self.stored`` keeps what was saved."""
         kept = self.m.facts(self.ws, self.deltas)
+        self.first_seen = self.deltas.keys() - kept.keys()
         self.stored = {
             key: merge(decode_facts(kept[key]), delta) if key in kept else delta
             for key, delta in self.deltas.items()

@@ -6,7 +6,7 @@ now falls on the purchase's day."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 
 from flokit.domain.cohorts import GROSS, REFUND, Item, cohort_person, revenue_days
 from flokit.domain.facts import decode_facts
@@ -21,9 +21,12 @@ def refresh(
     gone: Sequence[str],
     anons_of: dict[str, list[str]],
     items: Sequence[tuple[str, Item]],
+    first_seen: Set[str],
 ) -> None:
     """Save the batch's ``items`` and recompute the cohort rows of ``people`` (and of anyone
-    whose refund one of the batch's purchases dates); forget those of ``gone``."""
+    whose refund one of the batch's purchases dates); forget those of ``gone``. Identities in
+    ``first_seen`` had no events before this batch, so their items are the batch's own and are
+    not read back."""
     report_sql.save_items(m, ws, items)
     if gone:
         report_sql.delete_cohorts(m, ws, gone)
@@ -32,7 +35,11 @@ def refresh(
     if not people:
         return
     owners = {p.key: _owners(p, anons_of) for p in people}
-    found = report_sql.items_of(m, ws, [o for keys in owners.values() for o in keys])
+    stored = [o for keys in owners.values() for o in keys if o not in first_seen]
+    found = report_sql.items_of(m, ws, stored) if stored else {}
+    for owner, item in items:
+        if owner in first_seen:
+            found.setdefault(owner, []).append(item)
     mine = {key: [i for o in keys for i in found.get(o, [])] for key, keys in owners.items()}
     txns = {i.txn for its in mine.values() for i in its if i.event == REFUND and i.txn}
     dated = report_sql.transaction_times(m, ws, txns) if txns else {}
