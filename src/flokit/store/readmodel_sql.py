@@ -37,15 +37,15 @@ class Dialect:
     """``mark`` is the driver's placeholder; ``list_sql`` tests membership in one list
     parameter (``{col}`` and ``{mark}`` filled in); ``as_list`` makes that parameter;
     ``trim`` strips the given characters from both ends; ``lower`` lowercases ASCII only, the
-    same in every locale (``{x}`` filled in); ``batch_sql`` selects a projector batch's events
-    of the log (``batch_params`` gives its parameters)."""
+    same in every locale (``{x}`` filled in); ``seq_ranges``: a projector batch is every event
+    in its range of seq (SQLite, which commits in seq order)."""
 
     mark: str
     list_sql: str
     json_list: bool
     trim: str
     lower: str
-    batch_sql: str
+    seq_ranges: bool
 
     def q(self, sql: str) -> str:
         return sql.replace("?", self.mark)
@@ -57,10 +57,11 @@ class Dialect:
         items = list(values)
         return json.dumps(items) if self.json_list else items
 
-    def batch_params(self, events: Sequence[LogEvent]) -> tuple[object, ...]:
-        if self.json_list:  # SQLite: a batch is every event in its range of seq
-            return (events[0].seq, events[-1].seq)
-        return ([e.seq for e in events],)
+    def batch(self, events: Sequence[LogEvent]) -> tuple[str, tuple[object, ...]]:
+        """The condition that selects these events of the log, and its parameters."""
+        if self.seq_ranges:
+            return "seq BETWEEN ? AND ?", (events[0].seq, events[-1].seq)
+        return "seq = ANY(?::bigint[])", ([e.seq for e in events],)
 
 
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -81,7 +82,7 @@ SQLITE = Dialect(
     json_list=True,
     trim="trim",
     lower=_sqlite_lower(),
-    batch_sql="seq BETWEEN ? AND ?",
+    seq_ranges=True,
 )
 POSTGRES = Dialect(
     "%s",
@@ -90,7 +91,7 @@ POSTGRES = Dialect(
     trim="btrim",
     lower=f"translate({{x}}, '{_UPPER}{''.join(LOWERS_TO_ASCII)}',"
     f" '{_UPPER.lower()}{''.join(LOWERS_TO_ASCII.values())}')",
-    batch_sql="seq = ANY(?::bigint[])",
+    seq_ranges=False,
 )
 
 
@@ -298,13 +299,14 @@ class ReadModels:
         them). ``solo``, read on ``a:`` rows only: the event names no user (``is_identity``),
         so it belongs to whoever the anonymous id is linked to."""
         solo = {"a": f"CASE WHEN {is_identity_sql('user_id', self.d)} THEN 0 ELSE 1 END"}
+        batch, params = self.d.batch(events)
         for key, column in _INDEXED.items():
             self.rows(
                 "INSERT INTO event_index (workspace_id, key, seq, ts, solo)"
                 f" SELECT workspace_id, '{key}:' || {column}, seq, timestamp_us,"
-                f" {solo.get(key, '0')} FROM events WHERE {self.d.batch_sql} AND {column} IS NOT"
-                " NULL ON CONFLICT (workspace_id, key, seq) DO NOTHING",
-                *self.d.batch_params(events),
+                f" {solo.get(key, '0')} FROM events WHERE {batch} AND {column} IS NOT NULL"
+                " ON CONFLICT (workspace_id, key, seq) DO NOTHING",
+                *params,
             )
 
     def clear(self) -> None:
